@@ -1,0 +1,43 @@
+"""argon2id hashing; every call runs in a worker thread (argon2 is CPU-bound by design)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from starlette.concurrency import run_in_threadpool
+
+from app.config import Settings
+
+
+class Passwords:
+    def __init__(self, settings: Settings) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_cost_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+
+    @cached_property
+    def _dummy_hash(self) -> str:
+        # Verified for unknown users so a login costs the same whether the email exists or not.
+        return self._hasher.hash("trident-dummy-password-for-timing")
+
+    async def hash(self, password: str) -> str:
+        return await run_in_threadpool(self._hasher.hash, password)
+
+    def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        return await run_in_threadpool(self._verify, password_hash, password)
+
+    async def verify_dummy(self, password: str) -> None:
+        await run_in_threadpool(self._verify, self._dummy_hash, password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)

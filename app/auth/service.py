@@ -1,0 +1,173 @@
+"""Registration, login, refresh-token rotation and logout."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import ratelimit
+from app.auth.models import RefreshToken, User
+from app.auth.passwords import Passwords
+from app.auth.schemas import TokenPair
+from app.auth.tokens import TokenIssuer, hash_refresh_token, new_refresh_token
+from app.config import Settings
+from app.db import Database
+from app.errors import AppError
+
+BAD_CREDENTIALS = "incorrect email or password"
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def register(
+    *,
+    db: Database,
+    session: AsyncSession,
+    passwords: Passwords,
+    settings: Settings,
+    email: str,
+    password: str,
+    client_ip: str,
+) -> User:
+    async with db.side_transaction() as side:
+        hits = await ratelimit.hit(
+            side, keys=[f"register:ip:{client_ip}"], window_s=settings.register_window_s
+        )
+    ratelimit.enforce(hits, limit=settings.register_max_per_window, what="registrations")
+    password_hash = await passwords.hash(password)
+    inserted = await session.scalar(
+        insert(User)
+        .values(id=uuid.uuid4(), email=normalize_email(email), password_hash=password_hash)
+        .on_conflict_do_nothing(index_elements=[User.email])
+        .returning(User)
+    )
+    if not isinstance(inserted, User):
+        raise AppError(409, "email-taken", "an account with this email already exists")
+    return inserted
+
+
+async def authenticate(
+    *,
+    db: Database,
+    session: AsyncSession,
+    passwords: Passwords,
+    settings: Settings,
+    email: str,
+    password: str,
+    client_ip: str,
+) -> User:
+    email = normalize_email(email)
+    # Reserve the attempt before checking it, in its own committed transaction: concurrent
+    # guesses cannot all slip past the limit, and a failed login still counts.
+    keys = [f"login:ip:{client_ip}", f"login:account:{email}"]
+    async with db.side_transaction() as side:
+        hits = await ratelimit.hit(side, keys=keys, window_s=settings.login_window_s)
+    ratelimit.enforce(hits, limit=settings.login_max_failures, what="failed logins")
+
+    user = await session.scalar(select(User).where(User.email == email))
+    if user is None:
+        await passwords.verify_dummy(password)
+        raise AppError(401, "invalid-credentials", BAD_CREDENTIALS)
+    if not await passwords.verify(user.password_hash, password):
+        raise AppError(401, "invalid-credentials", BAD_CREDENTIALS)
+
+    async with db.side_transaction() as side:
+        await ratelimit.give_back(side, keys=keys)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = await passwords.hash(password)
+    return user
+
+
+async def issue_tokens(
+    *,
+    session: AsyncSession,
+    issuer: TokenIssuer,
+    settings: Settings,
+    user_id: uuid.UUID,
+    family_id: uuid.UUID | None = None,
+) -> TokenPair:
+    refresh = new_refresh_token()
+    session.add(
+        RefreshToken(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            family_id=family_id or uuid.uuid4(),
+            token_hash=hash_refresh_token(refresh),
+            expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_s),
+        )
+    )
+    await session.flush()
+    return TokenPair(
+        access_token=issuer.issue_access(user_id),
+        expires_in=issuer.access_ttl_s,
+        refresh_token=refresh,
+    )
+
+
+async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+
+
+async def rotate_refresh_token(
+    *,
+    session: AsyncSession,
+    issuer: TokenIssuer,
+    settings: Settings,
+    refresh_token: str,
+) -> TokenPair:
+    invalid = AppError(401, "invalid-refresh-token", "refresh token is invalid or expired")
+    token_hash = hash_refresh_token(refresh_token)
+    current = await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+    )
+    if current is None or current.expires_at <= datetime.now(UTC):
+        raise invalid
+    claimed = await session.scalar(
+        update(RefreshToken)
+        .where(
+            RefreshToken.id == current.id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(used_at=datetime.now(UTC))
+        .returning(RefreshToken.id)
+    )
+    if claimed is None:
+        if current.revoked_at is not None:
+            raise invalid
+        # A used token came back: someone holds a copy. End the whole login, and commit
+        # now: the 401 below rolls the request's transaction back.
+        await _revoke_family(session, current.family_id)
+        await session.commit()
+        raise AppError(401, "refresh-token-reused", "refresh token was already used; log in again")
+    return await issue_tokens(
+        session=session,
+        issuer=issuer,
+        settings=settings,
+        user_id=current.user_id,
+        family_id=current.family_id,
+    )
+
+
+async def logout(*, session: AsyncSession, refresh_token: str) -> None:
+    family_id = await session.scalar(
+        select(RefreshToken.family_id).where(
+            RefreshToken.token_hash == hash_refresh_token(refresh_token)
+        )
+    )
+    if family_id is not None:
+        await _revoke_family(session, family_id)
+
+
+async def get_user(*, session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)

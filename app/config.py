@@ -1,0 +1,267 @@
+"""Settings read from the environment, validated once when the app is built.
+
+Every field maps to an upper-case environment variable of the same name
+(``TARGET``, ``DATABASE_URL``, ...). Fields left unset take a per-target default
+from ``TARGET_DEFAULTS`` so that one code base sizes itself for Lambda,
+Fargate, EC2 or a laptop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Target(StrEnum):
+    LOCAL = "local"
+    LAMBDA = "lambda"
+    FARGATE = "fargate"
+    EC2 = "ec2"
+
+
+# Only fields the user did not set are filled from here.
+TARGET_DEFAULTS: dict[Target, dict[str, Any]] = {
+    # One connection per execution environment: RDS Proxy multiplexes, and every
+    # extra connection is a TLS + auth handshake paid by some request.
+    Target.LAMBDA: {
+        "db_pool_size": 1,
+        "db_max_overflow": 0,
+        "db_pool_timeout_s": 5.0,
+        # Below RDS Proxy's default client idle timeout (1800 s).
+        "db_pool_recycle_s": 1500,
+        "db_statement_timeout_ms": 10_000,
+        "request_timeout_s": 25.0,
+        "docs_enabled": False,
+        "metrics_enabled": False,
+        "trusted_proxy_hops": 0,
+    },
+    Target.FARGATE: {
+        "db_pool_size": 5,
+        "db_max_overflow": 5,
+        "db_pool_timeout_s": 3.0,
+        "db_pool_recycle_s": 1800,
+        "db_statement_timeout_ms": 10_000,
+        "request_timeout_s": 30.0,
+        "docs_enabled": False,
+        "metrics_enabled": True,
+        # The ALB appends the peer address to X-Forwarded-For.
+        "trusted_proxy_hops": 1,
+    },
+    Target.EC2: {
+        "db_pool_size": 5,
+        "db_max_overflow": 5,
+        "db_pool_timeout_s": 3.0,
+        "db_pool_recycle_s": 1800,
+        "db_statement_timeout_ms": 10_000,
+        "request_timeout_s": 30.0,
+        "docs_enabled": False,
+        "metrics_enabled": True,
+        "trusted_proxy_hops": 1,
+    },
+    Target.LOCAL: {
+        "db_pool_size": 5,
+        "db_max_overflow": 5,
+        "db_pool_timeout_s": 3.0,
+        "db_pool_recycle_s": 1800,
+        "db_statement_timeout_ms": 10_000,
+        "request_timeout_s": 30.0,
+        "docs_enabled": True,
+        "metrics_enabled": True,
+        "trusted_proxy_hops": 0,
+    },
+}
+
+MAX_ACCESS_TOKEN_TTL_S = 900
+
+
+class SettingsError(RuntimeError):
+    """Raised at startup when the environment does not describe a runnable app."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", frozen=True
+    )
+
+    target: Target = Target.LOCAL
+    data_dir: Path = Path(".data")
+    database_url: SecretStr | None = None
+    db_pool_size: int | None = Field(default=None, ge=1, le=200)
+    db_max_overflow: int | None = Field(default=None, ge=0, le=200)
+    db_pool_timeout_s: float | None = Field(default=None, gt=0, le=60)
+    db_pool_recycle_s: int | None = Field(default=None, ge=60)
+    db_statement_timeout_ms: int | None = Field(default=None, ge=100)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    request_timeout_s: float | None = Field(default=None, gt=0, le=900)
+    ready_timeout_s: float = Field(default=2.0, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    migrate_on_startup: bool = True
+    docs_enabled: bool | None = None
+    metrics_enabled: bool | None = None
+    trusted_proxy_hops: int | None = Field(default=None, ge=0, le=5)
+
+    # JSON object {"kid": "secret", ...}; the active kid signs, every kid verifies.
+    jwt_signing_keys: SecretStr | None = None
+    jwt_active_kid: str | None = None
+    jwt_issuer: str = "trident"
+    access_token_ttl_s: int = Field(default=900, ge=30, le=MAX_ACCESS_TOKEN_TTL_S)
+    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=300)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65_536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_s: int = Field(default=60, ge=1)
+    register_max_per_window: int = Field(default=10, ge=1)
+    register_window_s: int = Field(default=60, ge=1)
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_allow_credentials: bool = False
+    public_base_url: str | None = None
+
+    log_level: str = "INFO"
+    sql_echo: bool = False
+
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    s3_bucket: str = "trident-local"
+    jobs_queue_url: str | None = None
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                return json.loads(value)
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @model_validator(mode="after")
+    def _apply_target_defaults(self) -> Self:
+        for name, default in TARGET_DEFAULTS[self.target].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            raise ValueError("CORS_ORIGINS='*' cannot be combined with CORS_ALLOW_CREDENTIALS=true")
+        return self
+
+    # Typed views of the fields the validator above always fills.
+    @property
+    def pool_size(self) -> int:
+        assert self.db_pool_size is not None
+        return self.db_pool_size
+
+    @property
+    def max_overflow(self) -> int:
+        assert self.db_max_overflow is not None
+        return self.db_max_overflow
+
+    @property
+    def pool_timeout_s(self) -> float:
+        assert self.db_pool_timeout_s is not None
+        return self.db_pool_timeout_s
+
+    @property
+    def pool_recycle_s(self) -> int:
+        assert self.db_pool_recycle_s is not None
+        return self.db_pool_recycle_s
+
+    @property
+    def statement_timeout_ms(self) -> int:
+        assert self.db_statement_timeout_ms is not None
+        return self.db_statement_timeout_ms
+
+    @property
+    def timeout_s(self) -> float:
+        assert self.request_timeout_s is not None
+        return self.request_timeout_s
+
+    @property
+    def docs(self) -> bool:
+        return bool(self.docs_enabled)
+
+    @property
+    def metrics(self) -> bool:
+        return bool(self.metrics_enabled)
+
+    @property
+    def proxy_hops(self) -> int:
+        return self.trusted_proxy_hops or 0
+
+    def require_database_url(self) -> str:
+        if self.database_url is None:
+            hint = (
+                " (run `make dev`, which starts a local PostgreSQL)"
+                if (self.target is Target.LOCAL)
+                else ""
+            )
+            raise SettingsError(f"DATABASE_URL is not set{hint}")
+        return self.database_url.get_secret_value()
+
+
+def _local_signing_keys(data_dir: Path) -> dict[str, str]:
+    """Generate a key ring once per checkout so local tokens survive restarts."""
+    path = data_dir / "jwt-keys.json"
+    if path.exists():
+        keys: dict[str, str] = json.loads(path.read_text())
+        return keys
+    data_dir.mkdir(parents=True, exist_ok=True)
+    keys = {"local-1": secrets.token_urlsafe(48)}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(keys, handle)
+    return keys
+
+
+def signing_keys(settings: Settings) -> tuple[str, dict[str, str]]:
+    """Return (active kid, key ring); fail naming the variable when unusable."""
+    if settings.jwt_signing_keys is None:
+        if settings.target is not Target.LOCAL:
+            raise SettingsError(f"JWT_SIGNING_KEYS is required when TARGET={settings.target}")
+        keys = _local_signing_keys(settings.data_dir)
+    else:
+        try:
+            keys = json.loads(settings.jwt_signing_keys.get_secret_value())
+        except json.JSONDecodeError as exc:
+            raise SettingsError("JWT_SIGNING_KEYS must be a JSON object {kid: secret}") from exc
+        if (
+            not isinstance(keys, dict)
+            or not keys
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in keys.items())
+        ):
+            raise SettingsError("JWT_SIGNING_KEYS must be a non-empty JSON object {kid: secret}")
+    short = [kid for kid, secret in keys.items() if len(secret.encode()) < 32]
+    if short:
+        raise SettingsError(f"JWT_SIGNING_KEYS: secret for kid {short[0]!r} is under 32 bytes")
+    active = settings.jwt_active_kid or next(iter(keys))
+    if active not in keys:
+        raise SettingsError(f"JWT_ACTIVE_KID {active!r} is not in JWT_SIGNING_KEYS")
+    return active, keys
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment, turning validation errors into one clear line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None

@@ -1,0 +1,88 @@
+"""Annotated dependencies shared by every router."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import User
+from app.auth.passwords import Passwords
+from app.auth.tokens import InvalidToken, TokenIssuer
+from app.config import Settings
+from app.db import Database
+from app.middleware import client_ip
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.db
+    return database
+
+
+AppSettings = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+async def get_session(db: DatabaseDep) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed before the response is sent, else rolled back."""
+    async with db.sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function": commit runs before the response goes out, so a failed commit is a 500
+# the client sees rather than a 200 for data that was never written.
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_passwords(request: Request) -> Passwords:
+    passwords: Passwords = request.app.state.passwords
+    return passwords
+
+
+def get_token_issuer(request: Request) -> TokenIssuer:
+    issuer: TokenIssuer = request.app.state.tokens
+    return issuer
+
+
+PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
+TokenIssuerDep = Annotated[TokenIssuer, Depends(get_token_issuer)]
+
+
+def get_client_ip(request: Request, settings: AppSettings) -> str:
+    return client_ip(request.scope, settings.proxy_hops)
+
+
+ClientIP = Annotated[str, Depends(get_client_ip)]
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
+
+
+async def get_current_user(
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    issuer: TokenIssuerDep,
+    session: Session,
+) -> User:
+    if token is None:
+        raise InvalidToken("missing bearer token")
+    claims = issuer.verify_access(token)
+    user = await session.get(User, claims.user_id)
+    if user is None:
+        raise InvalidToken("user no longer exists")
+    return user
+
+
+# FastAPI caches dependencies per request: the user is resolved once however many use it.
+CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -1,0 +1,257 @@
+"""RFC 9457 problem details: one shape for every 4xx and 5xx the service sends."""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://trident.dev/problems/"
+
+logger = logging.getLogger("app.errors")
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """Problem details (RFC 9457). ``type`` is stable; clients branch on it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": f"{PROBLEM_BASE}not-found",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "job not found",
+                    "instance": "/v1/jobs/6a1f0c2e-2b5e-4a57-9d0e-3c1f2a8b9e10",
+                    "request_id": "b3f7c1de2a8e4c0f9b6a5d4e3c2b1a09",
+                }
+            ]
+        }
+    )
+
+    type: str = Field(description="Stable URI naming the kind of problem.")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = Field(
+        default=None, description="Per-field errors (validation problems only)."
+    )
+
+
+class AppError(Exception):
+    """An expected failure that maps to one problem response."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or slug)
+        self.status = status
+        self.slug = slug
+        self.detail = detail
+        self.headers = headers or {}
+
+
+# Slugs for statuses raised by the framework rather than by our code.
+_STATUS_SLUGS: dict[int, str] = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    429: "rate-limited",
+    500: "internal-error",
+    503: "service-unavailable",
+    504: "request-timeout",
+}
+
+
+def slug_for(status: int) -> str:
+    return _STATUS_SLUGS.get(status, f"http-{status}")
+
+
+def problem_body(
+    status: int,
+    slug: str,
+    *,
+    detail: str | None = None,
+    instance: str | None = None,
+    request_id: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail is not None:
+        body["detail"] = detail
+    if instance is not None:
+        body["instance"] = instance
+    if request_id is not None:
+        body["request_id"] = request_id
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def encode_problem(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    slug: str,
+    *,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> ProblemResponse:
+    body = problem_body(
+        status,
+        slug,
+        detail=detail,
+        instance=request.url.path,
+        request_id=request.scope.get("state", {}).get("request_id"),
+        errors=errors,
+    )
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+async def _app_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, AppError)
+    return problem_response(request, exc.status, exc.slug, detail=exc.detail, headers=exc.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return problem_response(
+        request,
+        exc.status_code,
+        slug_for(exc.status_code),
+        detail=detail,
+        headers=dict(exc.headers or {}),
+    )
+
+
+def _jsonable_loc(loc: Any) -> list[str | int]:
+    return [part if isinstance(part, int) else str(part) for part in loc]
+
+
+async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Never echo the rejected input back: it may be a password.
+    errors = [
+        {"loc": _jsonable_loc(err.get("loc", ())), "msg": err.get("msg", ""), "type": err["type"]}
+        for err in exc.errors()
+    ]
+    malformed = any(err["type"] == "json_invalid" for err in errors)
+    detail = "request body is not valid JSON" if malformed else "request is invalid"
+    return problem_response(request, 422, "validation-error", detail=detail, errors=errors)
+
+
+async def _pool_timeout(request: Request, exc: Exception) -> ProblemResponse:
+    logger.warning("database pool exhausted")
+    return problem_response(
+        request,
+        503,
+        "database-busy",
+        detail="all database connections are busy; retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if sqlstate == "57014":  # statement_timeout
+            return problem_response(
+                request, 504, "request-timeout", detail="database statement timed out"
+            )
+        if not _is_connection_error(exc):
+            raise exc
+    logger.warning("database unavailable", extra={"error": type(exc).__name__})
+    return problem_response(
+        request,
+        503,
+        "database-unavailable",
+        detail="the database is unreachable; retry shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if isinstance(exc, InterfaceError | OperationalError):
+        return True
+    orig = getattr(exc, "orig", None)
+    return isinstance(orig, OSError) or type(orig).__name__ in {
+        "ConnectionDoesNotExistError",
+        "CannotConnectNowError",
+        "InterfaceError",
+    }
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(PoolTimeout, _pool_timeout)
+    app.add_exception_handler(DBAPIError, _database_error)
+    # asyncpg raises plain OSError (connection refused, socket gone) before SQLAlchemy wraps it.
+    app.add_exception_handler(OSError, _database_error)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations for the problem responses an operation can give."""
+    return {
+        status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses
+    }
+
+
+def problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents response models as application/json; ours are problem+json."""
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status[:1] in {"4", "5"} and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    return schema

@@ -1,0 +1,294 @@
+"""Pure ASGI middleware: request context, security headers, body limit, timeout, CORS.
+
+Pure ASGI (not BaseHTTPMiddleware) so streaming bodies are counted as they arrive and
+no extra task is spawned per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.config import Settings
+from app.errors import PROBLEM_MEDIA_TYPE, encode_problem, problem_body
+from app.observability import access_logger, get_metrics, now, request_id_var
+
+logger = logging.getLogger("app.middleware")
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def request_id_of(scope: Scope) -> str | None:
+    state: dict[str, Any] = scope.get("state", {})
+    value = state.get("request_id")
+    return value if isinstance(value, str) else None
+
+
+async def send_problem(
+    scope: Scope,
+    send: Send,
+    status: int,
+    slug: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    body = encode_problem(
+        problem_body(
+            status, slug, detail=detail, instance=scope.get("path"), request_id=request_id_of(scope)
+        )
+    )
+    raw_headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def content_security_policy(settings: Settings) -> str:
+    """Strict CSP for the app and upload page; the browser may talk to us and to S3 only."""
+    connect = ["'self'"]
+    if settings.aws_endpoint_url:
+        parts = urlsplit(settings.aws_endpoint_url)
+        connect.append(f"{parts.scheme}://{parts.netloc}")
+    else:
+        connect.append(f"https://{settings.s3_bucket}.s3.{settings.aws_region}.amazonaws.com")
+        connect.append(f"https://s3.{settings.aws_region}.amazonaws.com")
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src {' '.join(connect)}; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+# Swagger UI ships inline bootstrap code and loads its bundle from a CDN; only /docs gets this.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def forwarded_value(headers: Headers, name: str, hops: int) -> str | None:
+    """The entry a trusted proxy appended ``hops`` positions from the right, or None."""
+    if hops <= 0:
+        return None
+    raw = ",".join(headers.getlist(name))
+    entries = [part.strip() for part in raw.split(",") if part.strip()]
+    if len(entries) < hops:
+        return None
+    return entries[-hops]
+
+
+def client_ip(scope: Scope, trusted_proxy_hops: int) -> str:
+    """Client address from a source the client cannot forge."""
+    event = scope.get("aws.event")
+    if isinstance(event, dict):
+        context = event.get("requestContext", {})
+        source = context.get("http", {}).get("sourceIp") or context.get("identity", {}).get(
+            "sourceIp"
+        )
+        if isinstance(source, str) and source:
+            return source
+    forwarded = forwarded_value(Headers(scope=scope), "x-forwarded-for", trusted_proxy_hops)
+    if forwarded:
+        return forwarded
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+class RequestContextMiddleware:
+    """Outermost layer: request id, security headers, access log, metrics, last-resort 500."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.csp = content_security_policy(settings)
+        self.metrics = get_metrics() if settings.metrics else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_headers = Headers(scope=scope)
+        incoming = request_headers.get("x-request-id", "")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        authenticated = "authorization" in request_headers
+        https = scope.get("scheme") == "https" or (
+            forwarded_value(request_headers, "x-forwarded-proto", self.settings.proxy_hops)
+            == "https"
+        )
+        csp = DOCS_CSP if scope["path"] in DOCS_PATHS else self.csp
+        status = 500
+        started = False
+        begin = now()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["x-request-id"] = request_id
+                headers.setdefault("x-content-type-options", "nosniff")
+                headers.setdefault("x-frame-options", "DENY")
+                headers.setdefault("referrer-policy", "no-referrer")
+                headers.setdefault("cross-origin-opener-policy", "same-origin")
+                headers.setdefault("content-security-policy", csp)
+                if https:
+                    headers.setdefault(
+                        "strict-transport-security", "max-age=63072000; includeSubDomains"
+                    )
+                if authenticated:
+                    headers.setdefault("cache-control", "private, no-store")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            logger.exception("unhandled error")
+            if not started:
+                await send_problem(
+                    scope,
+                    send_wrapper,
+                    500,
+                    "internal-error",
+                    "unexpected error; quote the request id when reporting it",
+                )
+        finally:
+            elapsed = now() - begin
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            access_logger.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+            if self.metrics is not None:
+                self.metrics.observe(
+                    method=scope["method"], route=template, status=status, seconds=elapsed
+                )
+                database = getattr(scope["app"].state, "db", None) if "app" in scope else None
+                if database is not None:
+                    self.metrics.observe_pool(database.engine)
+            request_id_var.reset(token)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body exceeds {limit} bytes")
+
+
+class BodyLimitMiddleware:
+    """413 on the bytes actually received, chunked bodies included."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.limit = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            status, slug = (
+                (413, "payload-too-large") if declared.isdigit() else (400, "bad-request")
+            )
+            await send_problem(
+                scope, send, status, slug, f"request body exceeds {self.limit} bytes"
+            )
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge as exc:
+            if started:
+                raise
+            await send_problem(scope, send, 413, "payload-too-large", str(exc.detail))
+
+
+class TimeoutMiddleware:
+    """504 problem when the app has not started answering within the request timeout."""
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self.app(scope, receive, tracking_send)
+        except TimeoutError:
+            logger.warning("request timed out", extra={"timeout_s": self.timeout_s})
+            if started:
+                raise
+            await send_problem(
+                scope,
+                send,
+                504,
+                "request-timeout",
+                f"the request did not complete within {self.timeout_s:g} s",
+            )
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with rejected preflights answered as problems like every other 4xx."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        detail = response.body.decode() if isinstance(response.body, bytes) else "CORS rejected"
+        return Response(
+            encode_problem(problem_body(response.status_code, "cors-rejected", detail=detail)),
+            status_code=response.status_code,
+            media_type=PROBLEM_MEDIA_TYPE,
+            headers={"vary": "Origin"},
+        )

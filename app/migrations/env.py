@@ -1,0 +1,46 @@
+"""Async Alembic environment; one migrator at a time (PostgreSQL advisory lock)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+import app.auth.models
+import app.ratelimit  # noqa: F401  (registers tables on the metadata)
+from app.db import Base, async_url
+
+# Any constant shared by every deployer of this schema; 'trident' in ASCII.
+MIGRATION_LOCK_ID = 0x74726964656E74
+
+
+def run_migrations(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        # Held until commit: a second deployer waits, then finds nothing left to do.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        context.run_migrations()
+
+
+async def run_online() -> None:
+    url = context.config.attributes["database_url"]
+    engine = create_async_engine(async_url(url), poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(run_migrations)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (--sql) migrations are not supported; run against a database")
+asyncio.run(run_online())

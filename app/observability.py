@@ -1,0 +1,138 @@
+"""JSON logs with secrets scrubbed, request context, and Prometheus metrics for containers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from app.config import Settings
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# Applied to the final text of every record, tracebacks included, so a secret that
+# slips into an exception message or a library's debug line is still not written.
+_JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
+_KEYED_SECRET = re.compile(
+    r"""(?ix)
+    (["']?(?:password|passwd|secret|token|access_token|refresh_token|authorization|cookie|set-cookie)
+    ["']?\s*[:=]\s*)
+    ("[^"]*"|'[^']*'|(?:bearer\s+)?[^\s,;&}\]]+)
+    """
+)
+REDACTED = "[REDACTED]"
+
+
+def scrub(text: str) -> str:
+    text = _JWT.sub(REDACTED, text)
+    return _KEYED_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+_RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return scrub(json.dumps(entry, default=str))
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if isinstance(existing.formatter, JsonFormatter):
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    # Uvicorn's own access log would duplicate ours (and log raw query strings).
+    logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("sqlalchemy.engine").setLevel(
+        logging.INFO if settings.sql_echo else logging.WARNING
+    )
+
+
+access_logger = logging.getLogger("app.access")
+
+
+class Metrics:
+    """Prometheus metrics; multiprocess-safe when PROMETHEUS_MULTIPROC_DIR is set (Gunicorn)."""
+
+    def __init__(self) -> None:
+        import prometheus_client as prom  # containers only: Lambda never pays this import
+
+        self._prom = prom
+        self.requests = prom.Counter(
+            "http_requests_total", "HTTP requests", ["method", "route", "status"]
+        )
+        self.latency = prom.Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.pool_in_use = prom.Gauge(
+            "db_pool_connections_in_use",
+            "Connections checked out of the pool",
+            multiprocess_mode="livesum",
+        )
+        self.pool_overflow = prom.Gauge(
+            "db_pool_overflow", "Connections open beyond pool_size", multiprocess_mode="livesum"
+        )
+
+    def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def observe_pool(self, engine: AsyncEngine) -> None:
+        pool: Any = engine.pool
+        if hasattr(pool, "checkedout"):
+            self.pool_in_use.set(pool.checkedout())
+            self.pool_overflow.set(max(pool.overflow(), 0))
+
+    def render(self) -> tuple[bytes, str]:
+        prom = self._prom
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            registry = prom.CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return prom.generate_latest(registry), prom.CONTENT_TYPE_LATEST
+        return prom.generate_latest(), prom.CONTENT_TYPE_LATEST
+
+
+_metrics: Metrics | None = None
+
+
+def get_metrics() -> Metrics:
+    """One set of collectors per process (prometheus-client registers them globally)."""
+    global _metrics
+    if _metrics is None:
+        _metrics = Metrics()
+    return _metrics
+
+
+def now() -> float:
+    return time.perf_counter()

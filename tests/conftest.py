@@ -1,0 +1,241 @@
+"""Shared fixtures: one throwaway PostgreSQL per session, one rolled-back transaction per test.
+
+In-process tests share the ``trident_test`` database and see each other's nothing: every
+test runs inside an outer transaction that is rolled back, and the app's commits become
+SAVEPOINT releases. Tests where another process must see the rows call ``clone_database``
+for a database of their own, copied from the migrated template.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+
+from app.config import Settings
+from app.db import Database, create_engine
+from app.local.postgres import database_url, start_postgres
+from app.main import create_app
+from app.migrations import upgrade_head
+
+TEMPLATE_DB = "trident_template"
+TEST_KEYS = {"test-1": "k" * 40, "test-0": "o" * 40}
+PASSWORD = "correct horse battery staple"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    server = start_postgres(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def clone_database(pg_server: Any) -> Callable[[str | None], str]:
+    server = pg_server
+    server.psql(f"CREATE DATABASE {TEMPLATE_DB};")
+    upgrade_head(database_url(server, TEMPLATE_DB))
+
+    def clone(name: str | None = None) -> str:
+        name = name or f"t_{uuid.uuid4().hex[:12]}"
+        server.psql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB};")
+        return database_url(server, name)
+
+    return clone
+
+
+@pytest.fixture(scope="session")
+def test_database_url(clone_database: Callable[[str | None], str]) -> str:
+    return clone_database("trident_test")
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "target": "local",
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "jwt_signing_keys": json.dumps(TEST_KEYS),
+        "jwt_active_kid": "test-1",
+        # Cheap hashes keep the suite fast; production parameters are the defaults.
+        "argon2_time_cost": 1,
+        "argon2_memory_cost_kib": 1024,
+        "argon2_parallelism": 1,
+        "register_max_per_window": 10_000,
+        "migrate_on_startup": False,
+        "metrics_enabled": True,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings_factory(test_database_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    def factory(**overrides: Any) -> Settings:
+        url = overrides.pop("database_url", test_database_url)
+        return make_settings(url, tmp_path / "data", **overrides)
+
+    return factory
+
+
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings]) -> Settings:
+    return settings_factory()
+
+
+@pytest.fixture(scope="session")
+async def engine(
+    test_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(make_settings(test_database_url, tmp_path_factory.mktemp("eng")))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        yield conn
+        await outer.rollback()
+
+
+@pytest.fixture
+def database(engine: AsyncEngine, connection: AsyncConnection) -> Database:
+    sessions = async_sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    return Database(engine=engine, sessions=sessions)
+
+
+@pytest.fixture
+def app_factory(
+    database: Database, settings_factory: Callable[..., Settings]
+) -> Callable[..., Any]:
+    def factory(**overrides: Any) -> Any:
+        app = create_app(settings_factory(**overrides))
+        app.state.db = database
+        return app
+
+    return factory
+
+
+@pytest.fixture
+def app(app_factory: Callable[..., Any]) -> Any:
+    return app_factory()
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+async def register(
+    client: httpx.AsyncClient, email: str | None = None, password: str = PASSWORD
+) -> dict[str, Any]:
+    email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+    response = await client.post("/v1/auth/register", json={"email": email, "password": password})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = await client.post("/v1/auth/token", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def auth_headers(client: httpx.AsyncClient) -> dict[str, str]:
+    user = await register(client)
+    tokens = await login(client, user["email"])
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["type"].endswith("/" + slug), body
+    return body
+
+
+class ServerProcess:
+    """Uvicorn running our app in a child process, for tests that need real processes."""
+
+    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "app.main:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env={**os.environ, **env},
+            cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+            try:
+                if httpx.get(self.base_url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(self.log_path.read_text())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        "TARGET": "local",
+        "DATABASE_URL": database_url,
+        "DATA_DIR": str(data_dir),
+        "JWT_SIGNING_KEYS": json.dumps(TEST_KEYS),
+        "JWT_ACTIVE_KID": "test-1",
+        "ARGON2_TIME_COST": "1",
+        "ARGON2_MEMORY_COST_KIB": "1024",
+        "ARGON2_PARALLELISM": "1",
+        "MIGRATE_ON_STARTUP": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.update(extra)
+    return env
