@@ -11,6 +11,16 @@ from starlette.responses import Response
 # Revalidate every time (the ETag makes that cheap), keep it out of shared caches.
 REVALIDATE = "private, no-cache"
 
+_ETAG_HEADER = {
+    "description": "Entity tag of the representation; send it back in If-None-Match.",
+    "schema": {"type": "string"},
+}
+# OpenAPI for an operation answered with ``conditional_json``.
+CONDITIONAL_GET_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"headers": {"ETag": _ETAG_HEADER}},
+    304: {"description": "Not Modified (If-None-Match matched)", "headers": {"ETag": _ETAG_HEADER}},
+}
+
 
 def etag_for(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'

@@ -131,8 +131,26 @@ class Settings(BaseSettings):
 
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
+    aws_connect_timeout_s: float = Field(default=2.0, gt=0)
+    aws_read_timeout_s: float = Field(default=10.0, gt=0)
+    aws_max_attempts: int = Field(default=3, ge=1, le=10)
     s3_bucket: str = "trident-local"
+
     jobs_queue_url: str | None = None
+    jobs_dlq_url: str | None = None
+    # Must equal the queue's redrive policy: the attempt that reaches it marks the job dead.
+    jobs_max_receive_count: int = Field(default=5, ge=1, le=1000)
+    # A claimed job is someone's for this long unless its worker keeps extending it.
+    jobs_lease_s: int = Field(default=60, ge=5, le=43_200)
+    # Jobs still queued (never sent) or with a lapsed lease this long are sent again.
+    jobs_sweep_after_s: int = Field(default=60, ge=1)
+    jobs_sweep_interval_s: float = Field(default=30.0, gt=0)
+    worker_concurrency: int = Field(default=4, ge=1, le=100)
+    # SQS long-poll wait; a stopping worker may wait this long for an open poll to return.
+    worker_poll_wait_s: int = Field(default=20, ge=0, le=20)
+    worker_shutdown_grace_s: float = Field(default=25.0, ge=0)
+    # Diagnostic job kinds (sleep, flaky, fail); on by default only for TARGET=local.
+    diagnostic_jobs: bool | None = None
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -203,6 +221,22 @@ class Settings(BaseSettings):
     @property
     def proxy_hops(self) -> int:
         return self.trusted_proxy_hops or 0
+
+    @property
+    def diagnostics(self) -> bool:
+        if self.diagnostic_jobs is None:
+            return self.target is Target.LOCAL
+        return self.diagnostic_jobs
+
+    def require_queue_url(self) -> str:
+        if not self.jobs_queue_url:
+            raise SettingsError("JOBS_QUEUE_URL is not set")
+        return self.jobs_queue_url
+
+    def require_dlq_url(self) -> str:
+        if not self.jobs_dlq_url:
+            raise SettingsError("JOBS_DLQ_URL is not set")
+        return self.jobs_dlq_url
 
     def require_database_url(self) -> str:
         if self.database_url is None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import User
 from app.auth.passwords import Passwords
 from app.auth.tokens import InvalidToken, TokenIssuer
+from app.aws import AwsClients
 from app.config import Settings
 from app.db import Database
 from app.middleware import client_ip
@@ -86,3 +87,11 @@ async def get_current_user(
 
 # FastAPI caches dependencies per request: the user is resolved once however many use it.
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_aws(request: Request) -> AwsClients:
+    aws: AwsClients = request.app.state.aws
+    return aws
+
+
+Aws = Annotated[AwsClients, Depends(get_aws)]

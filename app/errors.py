@@ -239,19 +239,56 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OSError, _database_error)
 
 
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+# Response headers some problems carry; declared so clients find them in the document.
+_PROBLEM_HEADERS: dict[int, dict[str, dict[str, Any]]] = {429: _RETRY_AFTER, 503: _RETRY_AFTER}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI declarations for the problem responses an operation can give."""
-    return {
-        status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses
-    }
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        response: dict[str, Any] = {"model": Problem, "description": HTTPStatus(status).phrase}
+        if status in _PROBLEM_HEADERS:
+            response["headers"] = _PROBLEM_HEADERS[status]
+        responses[status] = response
+    return responses
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+# FastAPI's own 422 body, which our handler never sends.
+_FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 
 def problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:
-    """FastAPI documents response models as application/json; ours are problem+json."""
+    """Every 4xx/5xx is documented as application/problem+json with the Problem schema.
+
+    FastAPI documents response models as application/json, and adds its own
+    ``HTTPValidationError`` 422 to operations that declare none; neither is what we send.
+    """
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
+            if not isinstance(operation, dict):  # path-level "parameters"
+                continue
             for status, response in operation.get("responses", {}).items():
+                if status[:1] not in {"4", "5"}:
+                    continue
                 content = response.get("content", {})
-                if status[:1] in {"4", "5"} and "application/json" in content:
-                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+                media = content.get("application/json") or content.get(PROBLEM_MEDIA_TYPE) or {}
+                response["content"] = {PROBLEM_MEDIA_TYPE: {**media, "schema": dict(_PROBLEM_REF)}}
+    components: dict[str, Any] = schema.setdefault("components", {}).setdefault("schemas", {})
+    if "Problem" not in components:
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(problem.pop("$defs", {}))
+        components["Problem"] = problem
+    for name in _FASTAPI_VALIDATION_SCHEMAS:
+        others = {key: value for key, value in schema.items() if key != "components"}
+        others["schemas"] = {key: value for key, value in components.items() if key != name}
+        if name in components and f'"#/components/schemas/{name}"' not in json.dumps(others):
+            del components[name]
     return schema

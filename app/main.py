@@ -14,9 +14,11 @@ from starlette.middleware import Middleware
 from app.auth.passwords import Passwords
 from app.auth.router import auth_router, users_router
 from app.auth.tokens import TokenIssuer
+from app.aws import AwsClients
 from app.config import Settings, Target, load_settings
 from app.db import Database
 from app.errors import install_error_handlers, problem_responses, problems_as_problem_json
+from app.jobs.router import router as jobs_router
 from app.middleware import (
     BodyLimitMiddleware,
     ProblemCORSMiddleware,
@@ -28,8 +30,11 @@ from app.ops import metrics_router
 from app.ops import router as ops_router
 
 API_VERSION = "0.1.0"
-# Any operation can meet these, whatever its own logic does.
-COMMON_PROBLEMS = problem_responses(413, 500, 504)
+# Any operation can meet these, whatever its own logic does: 400 for a malformed
+# Content-Length, 413 over the body limit, 500 unexpected, 504 request or statement timeout.
+COMMON_PROBLEMS = problem_responses(400, 413, 500, 504)
+# Any operation that reaches the database: unreachable, or its pool exhausted.
+DATABASE_PROBLEMS = problem_responses(503)
 
 
 def operation_id(route: APIRoute) -> str:
@@ -88,12 +93,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.tokens = tokens
     app.state.passwords = Passwords(settings)
+    app.state.aws = AwsClients(settings)
     app.state.db = None
     install_error_handlers(app)
 
     app.include_router(ops_router)
-    app.include_router(auth_router)
-    app.include_router(users_router)
+    app.include_router(auth_router, responses=DATABASE_PROBLEMS)
+    app.include_router(users_router, responses=DATABASE_PROBLEMS)
+    app.include_router(jobs_router, responses=DATABASE_PROBLEMS)
     if settings.metrics:
         app.include_router(metrics_router)
 

@@ -58,6 +58,9 @@ class JsonFormatter(logging.Formatter):
         return scrub(json.dumps(entry, default=str))
 
 
+_CREDENTIAL_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
+
+
 def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
@@ -69,6 +72,10 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     # Uvicorn's own access log would duplicate ours (and log raw query strings).
     logging.getLogger("uvicorn.access").disabled = True
+    # LOG_LEVEL=DEBUG is for our code: at DEBUG botocore logs every signed request, with its
+    # Authorization header and the session token of the task or function role.
+    for name in _CREDENTIAL_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.getEffectiveLevel()))
     logging.getLogger("sqlalchemy.engine").setLevel(
         logging.INFO if settings.sql_echo else logging.WARNING
     )

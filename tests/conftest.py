@@ -24,9 +24,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 
 from app.config import Settings
 from app.db import Database, create_engine
+from app.local.aws import LOCAL_CREDENTIALS, LocalAws, free_port, provision, start_moto
 from app.local.postgres import database_url, start_postgres
 from app.main import create_app
 from app.migrations import upgrade_head
+
+# Never reach a real AWS account from the tests, whatever the developer's shell holds.
+os.environ.update(
+    AWS_ACCESS_KEY_ID=LOCAL_CREDENTIALS["aws_access_key_id"],
+    AWS_SECRET_ACCESS_KEY=LOCAL_CREDENTIALS["aws_secret_access_key"],
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_CONFIG_FILE=os.devnull,
+    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+)
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_SESSION_TOKEN", None)
 
 TEMPLATE_DB = "trident_template"
 TEST_KEYS = {"test-1": "k" * 40, "test-0": "o" * 40}
@@ -56,6 +68,38 @@ def clone_database(pg_server: Any) -> Callable[[str | None], str]:
 
 
 @pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    port = free_port()
+    server = start_moto(port)
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def make_queues(moto_endpoint: str) -> Callable[..., LocalAws]:
+    """A bucket and a jobs queue + DLQ of their own (for tests that consume messages)."""
+
+    def make(*, max_receive_count: int = 3, visibility_timeout_s: int = 1) -> LocalAws:
+        suffix = uuid.uuid4().hex[:10]
+        return provision(
+            moto_endpoint,
+            region="us-east-1",
+            bucket=f"trident-test-{suffix}",
+            queue=f"jobs-{suffix}",
+            max_receive_count=max_receive_count,
+            visibility_timeout_s=visibility_timeout_s,
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def queues(make_queues: Callable[..., LocalAws]) -> LocalAws:
+    """Shared by in-process API tests, which only ever send."""
+    return make_queues()
+
+
+@pytest.fixture(scope="session")
 def test_database_url(clone_database: Callable[[str | None], str]) -> str:
     return clone_database("trident_test")
 
@@ -80,10 +124,19 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
 
 
 @pytest.fixture
-def settings_factory(test_database_url: str, tmp_path: Path) -> Callable[..., Settings]:
+def settings_factory(
+    test_database_url: str, tmp_path: Path, queues: LocalAws
+) -> Callable[..., Settings]:
     def factory(**overrides: Any) -> Settings:
         url = overrides.pop("database_url", test_database_url)
-        return make_settings(url, tmp_path / "data", **overrides)
+        aws = {
+            "aws_endpoint_url": queues.endpoint_url,
+            "s3_bucket": queues.bucket,
+            "jobs_queue_url": queues.jobs_queue_url,
+            "jobs_dlq_url": queues.dead_letter_queue_url,
+            "jobs_max_receive_count": 3,
+        }
+        return make_settings(url, tmp_path / "data", **{**aws, **overrides})
 
     return factory
 

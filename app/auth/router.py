@@ -7,7 +7,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import service
 from app.auth.schemas import RefreshIn, RegisterIn, TokenPair, UserOut
-from app.caching import conditional_json
+from app.caching import CONDITIONAL_GET_RESPONSES, conditional_json
 from app.deps import (
     AppSettings,
     ClientIP,
@@ -57,6 +57,19 @@ async def register(
     name="token",
     summary="Log in with email and password (OAuth2 password form)",
     responses=problem_responses(401, 422, 429),
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "example": {
+                        "grant_type": "password",
+                        "username": "ada@example.com",
+                        "password": "correct horse battery",
+                    }
+                }
+            }
+        }
+    },
 )
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -120,10 +133,7 @@ async def logout(body: RefreshIn, session: Session) -> Response:
     response_model=UserOut,
     name="me",
     summary="The current user",
-    responses={
-        304: {"description": "Not Modified (If-None-Match matched)"},
-        **problem_responses(401),
-    },
+    responses={**CONDITIONAL_GET_RESPONSES, **problem_responses(401)},
 )
 async def me(user: CurrentUser, request: Request) -> Response:
     return conditional_json(request, UserOut.model_validate(user))

@@ -27,11 +27,16 @@ API_PORT = int(os.environ.get("PORT", "8000"))
 AWS_PORT = int(os.environ.get("LOCAL_AWS_PORT", "4566"))
 
 
-class Stop(Exception):
-    pass
+class Stop(BaseException):
+    """Ctrl-C or SIGTERM; a BaseException so no ``except Exception`` on the way swallows it."""
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    # One stop is enough: a second Ctrl-C must not cut the cleanup short (an interrupted
+    # `pg_ctl stop` leaves PostgreSQL running). Uvicorn, in our process group, still gets
+    # it directly and quits without draining, which is what a second Ctrl-C means there.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Stop
 
 
@@ -70,13 +75,18 @@ def _aws(stack: ExitStack, env: dict[str, str]) -> None:
     env.update(
         AWS_ENDPOINT_URL=endpoint,
         JOBS_QUEUE_URL=local.jobs_queue_url,
+        JOBS_DLQ_URL=local.dead_letter_queue_url,
         AWS_ACCESS_KEY_ID=LOCAL_CREDENTIALS["aws_access_key_id"],
         AWS_SECRET_ACCESS_KEY=LOCAL_CREDENTIALS["aws_secret_access_key"],
     )
     _say(f"S3 + SQS (moto) on {endpoint}: bucket {local.bucket}, queue {queue_name}")
 
 
-def _wait(process: subprocess.Popen[bytes], timeout: float) -> None:
+def _stop_child(process: subprocess.Popen[bytes], timeout: float) -> None:
+    # SIGTERM, not SIGINT: after the terminal's own SIGINT, a second SIGINT makes Uvicorn
+    # force-quit (requests in flight dropped, the app's shutdown skipped).
+    if process.poll() is None:
+        process.terminate()
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -85,40 +95,45 @@ def _wait(process: subprocess.Popen[bytes], timeout: float) -> None:
 
 
 def serve() -> int:
+    # Explicit handlers: Ctrl-C and SIGTERM stop the stack even when the runner was started
+    # with SIGINT ignored (a background job of a non-interactive shell).
+    signal.signal(signal.SIGINT, _raise_stop)
     signal.signal(signal.SIGTERM, _raise_stop)
-    with ExitStack() as stack:
-        env = dict(os.environ)
-        url = _database(stack)
-        env["DATABASE_URL"] = url
-        upgrade_head(url)
-        _aws(stack, env)
-        api = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "app.main:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(API_PORT),
-                "--no-access-log",
-            ],
-            env=env,
-        )
-        stack.callback(_wait, api, 10)
-        base = f"http://127.0.0.1:{API_PORT}"
-        _say(f"API      {base}  (docs {base}/docs, health {base}/health)")
-        _say("Ctrl-C stops everything")
-        try:
-            return api.wait()
-        except (KeyboardInterrupt, Stop):
-            # The terminal sent SIGINT to the whole group; uvicorn drains on its own.
-            if api.poll() is None:
-                api.send_signal(signal.SIGINT)
-            _say("stopping")
-            return 0
+    try:
+        with ExitStack() as stack:
+            env = dict(os.environ)
+            url = _database(stack)
+            env["DATABASE_URL"] = url
+            # Below the runner's own 10 s wait for its children.
+            env.setdefault("WORKER_SHUTDOWN_GRACE_S", "5")
+            env.setdefault("WORKER_POLL_WAIT_S", "2")
+            upgrade_head(url)
+            _aws(stack, env)
+            # Uvicorn and the jobs worker, each stopping by itself if this runner is ever
+            # killed outright.
+            children = []
+            for args in (["api", str(API_PORT)], ["worker"]):
+                child = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+                    [sys.executable, "-m", "app.local.child", *args], env=env
+                )
+                stack.callback(_stop_child, child, 10)
+                children.append(child)
+            base = f"http://127.0.0.1:{API_PORT}"
+            _say(f"API      {base}  (docs {base}/docs, health {base}/health)")
+            _say("worker   running jobs from the local queue")
+            _say("Ctrl-C stops everything")
+            try:
+                while all(child.poll() is None for child in children):
+                    time.sleep(0.2)
+                _say("a child process exited; stopping the stack")
+                return 1
+            except Stop:
+                _say("stopping")
+                return 0
+    except Stop:
+        # Stopped while starting: whatever had started is stopped by the exit stack.
+        _say("stopped")
+        return 0
 
 
 def migrate() -> int:

@@ -26,7 +26,12 @@ def free_port() -> int:
 
 
 def start_moto(port: int) -> Any:
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    # One werkzeug line per S3/SQS call drowns the API's own log.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -34,7 +39,13 @@ def start_moto(port: int) -> Any:
 
 
 def provision(
-    endpoint_url: str, *, region: str, bucket: str, queue: str, max_receive_count: int = 5
+    endpoint_url: str,
+    *,
+    region: str,
+    bucket: str,
+    queue: str,
+    max_receive_count: int = 5,
+    visibility_timeout_s: int = 60,
 ) -> LocalAws:
     """Create the bucket, the jobs queue and its dead-letter queue (safe to repeat)."""
     import boto3
@@ -52,7 +63,7 @@ def provision(
     queue_url = sqs.create_queue(
         QueueName=queue,
         Attributes={
-            "VisibilityTimeout": "30",
+            "VisibilityTimeout": str(visibility_timeout_s),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
             ),

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 import app.auth.models
+import app.jobs.models
 import app.ratelimit  # noqa: F401  (registers tables on the metadata)
 from app.db import Base, async_url
 

@@ -1,0 +1,145 @@
+"""The container worker: ``python -m app.jobs.worker`` (Fargate, EC2, and ``make dev``).
+
+Long-polls SQS, runs up to WORKER_CONCURRENCY jobs at once, sweeps and checks the DLQ
+periodically. On SIGTERM it stops receiving, gives in-flight jobs WORKER_SHUTDOWN_GRACE_S
+to finish, hands back the rest (their messages reappear), and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+
+from app.config import Settings, load_settings
+from app.jobs import dlq
+from app.jobs.queue import Message, Queue
+from app.jobs.runner import JobRuntime, Outcome, process_message, sweep
+from app.observability import configure_logging
+
+logger = logging.getLogger("app.jobs.worker")
+
+
+class Worker:
+    def __init__(self, runtime: JobRuntime, *, wait_s: int | None = None) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.queue = Queue(runtime.aws, self.settings.require_queue_url())
+        self.wait_s = self.settings.worker_poll_wait_s if wait_s is None else wait_s
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.processed = 0
+
+    async def handle(self, message: Message) -> None:
+        async def extend(seconds: int) -> None:
+            await self.queue.set_visibility(message.receipt_handle, seconds)
+
+        try:
+            decision = await process_message(
+                self.runtime,
+                body=message.body,
+                receive_count=message.receive_count,
+                extend_visibility=extend,
+            )
+        except asyncio.CancelledError:
+            # Handed back by the runner: let the message reappear now rather than later.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.queue.set_visibility(message.receipt_handle, 0))
+            raise
+        except Exception:
+            # Infrastructure trouble (database, SQS): the message reappears and is retried.
+            logger.exception("could not process message", extra={"message_id": message.message_id})
+            return
+        if decision.outcome is Outcome.POISON:
+            await dlq.park_poison(self.runtime, message.body)
+        if decision.outcome in (Outcome.DONE, Outcome.POISON):
+            await self.queue.delete(message.receipt_handle)
+        elif decision.outcome is Outcome.BUSY:
+            await self.queue.set_visibility(message.receipt_handle, decision.hide_for_s)
+        self.processed += 1
+
+    async def _housekeeping(self) -> None:
+        try:
+            await sweep(self.runtime)
+            if self.settings.jobs_dlq_url:
+                await dlq.check(self.runtime)
+        except Exception:
+            logger.warning("housekeeping failed", exc_info=True)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        concurrency = self.settings.worker_concurrency
+        next_housekeeping = time.monotonic()
+        stop_wait = asyncio.create_task(stop.wait())
+        receive: asyncio.Task[list[Message]] | None = None
+        try:
+            while not stop.is_set():
+                if time.monotonic() >= next_housekeeping:
+                    await self._housekeeping()
+                    next_housekeeping = time.monotonic() + self.settings.jobs_sweep_interval_s
+                free = concurrency - len(self.in_flight)
+                if free <= 0:
+                    await asyncio.wait(
+                        {*self.in_flight, stop_wait}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    continue
+                receive = asyncio.create_task(
+                    self.queue.receive(max_messages=free, wait_s=self.wait_s)
+                )
+                await asyncio.wait({receive, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if not receive.done():
+                    break
+                try:
+                    messages = receive.result()
+                except Exception:
+                    logger.warning("receive failed; backing off", exc_info=True)
+                    await asyncio.wait({stop_wait}, timeout=1)
+                    continue
+                finally:
+                    receive = None
+                for message in messages:
+                    task = asyncio.create_task(self.handle(message))
+                    self.in_flight.add(task)
+                    task.add_done_callback(self.in_flight.discard)
+        finally:
+            stop_wait.cancel()
+            await self._drain(receive)
+
+    async def _drain(self, receive: asyncio.Task[list[Message]] | None) -> None:
+        if self.in_flight:
+            logger.info("stopping: finishing in-flight jobs", extra={"count": len(self.in_flight)})
+            _, late = await asyncio.wait(
+                self.in_flight, timeout=self.settings.worker_shutdown_grace_s
+            )
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if receive is not None:
+            # A long poll still open: whatever it brings goes straight back.
+            with contextlib.suppress(Exception):
+                for message in await receive:
+                    await self.queue.set_visibility(message.receipt_handle, 0)
+
+
+async def serve(settings: Settings) -> None:
+    runtime = JobRuntime.from_settings(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    logger.info("worker started", extra={"concurrency": settings.worker_concurrency})
+    try:
+        await Worker(runtime).run(stop)
+    finally:
+        await runtime.close()
+        logger.info("worker stopped")
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging(settings)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

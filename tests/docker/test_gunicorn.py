@@ -1,0 +1,76 @@
+"""Gunicorn with our config, two Uvicorn workers, against a database of its own."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.local.aws import free_port
+from tests.conftest import REPO, server_env
+
+
+@pytest.fixture
+def gunicorn(clone_database: Callable[[], str], tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = server_env(
+        clone_database(),
+        tmp_path / "data",
+        PORT=str(port),
+        HOST="127.0.0.1",
+        WEB_CONCURRENCY="2",
+        TARGET="ec2",
+        DOCS_ENABLED="false",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+    )
+    log = (tmp_path / "gunicorn.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "docker/gunicorn.conf.py"],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+
+
+@pytest.mark.subprocess
+def test_metrics_sum_across_workers(gunicorn: str) -> None:
+    with httpx.Client(base_url=gunicorn) as client:
+        for _ in range(40):
+            # A fresh connection each time so both workers get some of the load.
+            response = client.get("/v1/users/me", headers={"Connection": "close"})
+            assert response.status_code == 401
+        for _ in range(6):
+            text = client.get("/metrics", headers={"Connection": "close"}).text
+            match = re.search(
+                r'http_requests_total\{method="GET",route="/v1/users/me",status="401"\} (\S+)',
+                text,
+            )
+            assert match, text
+            # Whichever worker answers the scrape, it reports the sum over both.
+            assert float(match.group(1)) == 40.0
+    assert "db_pool_connections_in_use" in text

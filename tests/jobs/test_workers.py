@@ -1,0 +1,180 @@
+"""The two runtimes around the job core: the Lambda SQS handler and the container worker process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import handlers.jobs
+from tests.conftest import REPO
+from tests.jobs.conftest import JobsStack
+
+
+def _record(body: str, *, receive_count: int = 1, message_id: str | None = None) -> dict[str, Any]:
+    return {
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": f"rh-{uuid.uuid4()}",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": "1795770000000",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1795770000001",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "0" * 32,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:trident-jobs",
+        "awsRegion": "us-east-1",
+    }
+
+
+def _settings_env(stack: JobsStack, **extra: str) -> dict[str, str]:
+    settings = stack.runtime.settings
+    env = {
+        "TARGET": "local",
+        "DATA_DIR": str(settings.data_dir),
+        "DATABASE_URL": settings.require_database_url(),
+        "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
+        "JOBS_QUEUE_URL": settings.require_queue_url(),
+        "JOBS_DLQ_URL": settings.require_dlq_url(),
+        "JOBS_MAX_RECEIVE_COUNT": str(settings.jobs_max_receive_count),
+        "JOBS_LEASE_S": str(settings.jobs_lease_s),
+        "JOBS_SWEEP_INTERVAL_S": "3600",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.update(extra)
+    return env
+
+
+def _invoke_lambda(env: dict[str, str], event: dict[str, Any]) -> dict[str, Any]:
+    """Run the handler the way Lambda does: on a thread with no running event loop."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+
+        def call() -> dict[str, Any]:
+            handlers.jobs._environment = None
+            try:
+                return handlers.jobs.handler(event, None)
+            finally:
+                environment = handlers.jobs._environment
+                if environment is not None:
+                    environment.loop.run_until_complete(environment.runtime.close())
+                    environment.loop.close()
+                handlers.jobs._environment = None
+
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(call).result(timeout=60)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+async def test_lambda_batch_reports_only_the_failed_message(stack: JobsStack) -> None:
+    ok = await stack.submit("sleep", {"seconds": 0})
+    failing = await stack.submit("fail", {"message": "nope"})
+    last_try = await stack.submit("fail", {"message": "last"})
+    stack.sqs.purge_queue(QueueUrl=stack.queues.jobs_queue_url)  # the event carries them
+    failing_id = "msg-failing"
+    last_id = "msg-last"
+    event = {
+        "Records": [
+            _record(json.dumps({"job_id": ok})),
+            _record(json.dumps({"job_id": failing}), message_id=failing_id),
+            _record("{poison", message_id="msg-poison"),
+            _record(json.dumps({"job_id": last_try}), receive_count=3, message_id=last_id),
+        ]
+    }
+    response = _invoke_lambda(_settings_env(stack), event)
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": failing_id}, {"itemIdentifier": last_id}]
+    }
+    assert (await stack.job(ok))["status"] == "succeeded"
+    failed_once = await stack.job(failing)
+    assert (failed_once["status"], failed_once["error"]) == ("queued", "RuntimeError: nope")
+    # The last allowed attempt records "dead" itself: SQS will move it without telling anyone.
+    assert (await stack.job(last_try))["status"] == "dead"
+    parked = stack.sqs.receive_message(QueueUrl=stack.queues.dead_letter_queue_url)["Messages"]
+    assert [m["Body"] for m in parked] == ["{poison"]
+
+
+def _start_worker(stack: JobsStack, tmp_path: Path, **extra: str) -> subprocess.Popen[bytes]:
+    with (tmp_path / f"worker-{uuid.uuid4().hex[:6]}.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.jobs.worker"],
+            cwd=REPO,
+            env={**os.environ, **_settings_env(stack, **extra)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def _wait_running(stack: JobsStack, job_id: str, within_s: float = 30) -> None:
+    import asyncio
+
+    deadline = time.monotonic() + within_s
+    while await stack.status(job_id) != "running":
+        assert time.monotonic() < deadline, "job never started"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.subprocess
+async def test_sigterm_lets_the_running_job_finish(stack: JobsStack, tmp_path: Path) -> None:
+    job_id = await stack.submit("sleep", {"seconds": 1.5})
+    worker = _start_worker(stack, tmp_path, WORKER_SHUTDOWN_GRACE_S="20")
+    try:
+        await _wait_running(stack, job_id)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+    finally:
+        worker.kill()
+    job = await stack.job(job_id)
+    assert (job["status"], job["attempts"]) == ("succeeded", 1)
+    assert stack.queue_depth(stack.queues.jobs_queue_url) == 0
+
+
+@pytest.mark.subprocess
+async def test_sigterm_past_the_grace_hands_the_job_back(stack: JobsStack, tmp_path: Path) -> None:
+    job_id = await stack.submit("sleep", {"seconds": 3})
+    worker = _start_worker(stack, tmp_path, WORKER_SHUTDOWN_GRACE_S="0.3")
+    try:
+        await _wait_running(stack, job_id)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+    finally:
+        worker.kill()
+    handed_back = await stack.job(job_id)
+    assert (handed_back["status"], handed_back["error"]) == ("queued", "worker stopped")
+    job = await stack.until_status(job_id, "succeeded")
+    assert job["attempts"] == 2
+    assert job["result"]["attempt"] == 2
+
+
+@pytest.mark.subprocess
+async def test_sigkill_mid_job_is_finished_by_redelivery(stack: JobsStack, tmp_path: Path) -> None:
+    job_id = await stack.submit("sleep", {"seconds": 2})
+    worker = _start_worker(stack, tmp_path)
+    try:
+        await _wait_running(stack, job_id)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        worker.kill()
+    assert await stack.status(job_id) == "running"  # leased by a dead worker
+    job = await stack.until_status(job_id, "succeeded", within_s=40)
+    assert job["attempts"] == 2
+    assert stack.queue_depth(stack.queues.jobs_queue_url) == 0
