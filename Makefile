@@ -8,7 +8,7 @@ export XDG_RUNTIME_DIR ?= $(CURDIR)/.data/run
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: dev test lint fmt typecheck migrate lock clean help
+.PHONY: dev test lint fmt typecheck migrate lock clean help synth deploy-lambda deploy-fargate deploy-ec2 destroy
 
 help:
 	@echo "make dev      start PostgreSQL, S3/SQS (moto) and the API on http://127.0.0.1:8000"
@@ -17,6 +17,13 @@ help:
 	@echo "make fmt      format and auto-fix with ruff"
 	@echo "make migrate  apply Alembic migrations to DATABASE_URL (or the local .data/pg)"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
+	@echo "make fuzz     the reliability suite (tests/reliability), longer: more examples and load"
+	@echo "make audit    pip-audit of the locks, then cdk-nag + cfn-lint (via make synth) summarised"
+	@echo "make synth    CDK: all four stacks into cdk.out/ (cdk-nag + cfn-lint), no AWS account needed"
+	@echo "make deploy-lambda|deploy-fargate|deploy-ec2  npx cdk deploy Trident-Shared + that target"
+	@echo "make lambda-bundle  Lambda packages for api + jobs in build/lambda/ (size report, zips)"
+	@echo "make lambda-dev     the API through its Lambda handler (emulated) on http://127.0.0.1:9000"
+	@echo "make importtime     -X importtime top 20 of the API handler's init (Python 3.12, bundle)"
 	@echo "make clean    remove .venv, .data, caches and build output"
 
 # Re-installs only when a lock file or pyproject.toml changes.
@@ -50,6 +57,56 @@ migrate: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links --extra dev -o requirements-dev.lock pyproject.toml
+
+# --- CDK (cdk/): the CLI is pinned in package.json; `python` in cdk.json is the venv's.
+CDK := PATH="$(CURDIR)/$(BIN):$$PATH" npx --no-install cdk
+CDK_FLAGS ?=
+
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# Bundles are cached in cdk.out by source hash; lint reads only the stacks just synthesized.
+synth: $(STAMP) node_modules/.package-lock.json
+	$(CDK) synth --quiet --no-notices $(CDK_FLAGS)
+	$(BIN)/python -m cdk.lint cdk.out
+
+deploy-lambda deploy-fargate deploy-ec2: deploy-%: $(STAMP) node_modules/.package-lock.json
+	$(CDK) deploy --no-notices $(CDK_FLAGS) Trident-Shared Trident-$(subst ec2,Ec2,$(subst fargate,Fargate,$(subst lambda,Lambda,$*)))
+
+destroy: $(STAMP) node_modules/.package-lock.json
+	$(CDK) destroy --no-notices $(CDK_FLAGS) --all
+
+# --- Lambda (cdk/lambda_bundle.py; CDK's local bundling runs the same command).
+.PHONY: lambda-bundle lambda-dev importtime
+LAMBDA_SOURCES := requirements.lock cdk/lambda_bundle.py \
+	$(shell find app handlers -type f -not -path '*/__pycache__/*' 2>/dev/null)
+
+build/lambda/%.zip: $(STAMP) $(LAMBDA_SOURCES)
+	$(BIN)/python -m cdk.lambda_bundle --function $* --out build/lambda/$*
+
+lambda-bundle: build/lambda/api.zip build/lambda/jobs.zip
+
+lambda-dev: build/lambda/api.zip
+	$(BIN)/python -m bench.lambda_dev
+
+importtime: build/lambda/api.zip
+	$(BIN)/python -m bench coldstart --importtime build/lambda/api
+
+# --- Reliability and security (tests/reliability; results in the README).
+.PHONY: fuzz audit
+# The same tests as `make test`, with more examples, bigger bursts and more reloads.
+fuzz: $(STAMP)
+	TRIDENT_FUZZ=1 $(BIN)/pytest tests/reliability -p no:cacheprovider $(PYTEST_ARGS)
+
+# pip-audit on both locks (says so plainly when the vulnerability service is out of reach),
+# then the CDK checks: `make synth` fails on unacknowledged cdk-nag or cfn-lint findings, and
+# the summary lists every acknowledgment and fails on one without a reason.
+audit: $(STAMP)
+	$(BIN)/python -m tests.reliability.audit requirements.lock requirements-dev.lock
+	@if [ -f cdk.json ]; then \
+		$(MAKE) --no-print-directory synth && $(BIN)/python -m tests.reliability.audit --cdk cdk.out; \
+	else echo "audit: no CDK app (cdk.json): cdk-nag and cfn-lint skipped"; fi
 
 clean:
 	rm -rf $(VENV) .data cdk.out build .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -13,7 +13,8 @@ import os
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -29,14 +30,17 @@ class Target(StrEnum):
 # Only fields the user did not set are filled from here.
 TARGET_DEFAULTS: dict[Target, dict[str, Any]] = {
     # One connection per execution environment: RDS Proxy multiplexes, and every
-    # extra connection is a TLS + auth handshake paid by some request.
+    # extra connection is a TLS + auth handshake paid by some request. The one overflow
+    # is for side transactions (a login's rate-limit counter commits on its own while the
+    # request's session still holds the pooled connection); it closes when returned.
     Target.LAMBDA: {
         "db_pool_size": 1,
-        "db_max_overflow": 0,
+        "db_max_overflow": 1,
         "db_pool_timeout_s": 5.0,
         # Below RDS Proxy's default client idle timeout (1800 s).
         "db_pool_recycle_s": 1500,
         "db_statement_timeout_ms": 10_000,
+        "db_sslmode": "require",
         "request_timeout_s": 25.0,
         "docs_enabled": False,
         "metrics_enabled": False,
@@ -48,6 +52,7 @@ TARGET_DEFAULTS: dict[Target, dict[str, Any]] = {
         "db_pool_timeout_s": 3.0,
         "db_pool_recycle_s": 1800,
         "db_statement_timeout_ms": 10_000,
+        "db_sslmode": "require",
         "request_timeout_s": 30.0,
         "docs_enabled": False,
         "metrics_enabled": True,
@@ -60,6 +65,7 @@ TARGET_DEFAULTS: dict[Target, dict[str, Any]] = {
         "db_pool_timeout_s": 3.0,
         "db_pool_recycle_s": 1800,
         "db_statement_timeout_ms": 10_000,
+        "db_sslmode": "require",
         "request_timeout_s": 30.0,
         "docs_enabled": False,
         "metrics_enabled": True,
@@ -71,6 +77,7 @@ TARGET_DEFAULTS: dict[Target, dict[str, Any]] = {
         "db_pool_timeout_s": 3.0,
         "db_pool_recycle_s": 1800,
         "db_statement_timeout_ms": 10_000,
+        "db_sslmode": "disable",
         "request_timeout_s": 30.0,
         "docs_enabled": True,
         "metrics_enabled": True,
@@ -79,6 +86,18 @@ TARGET_DEFAULTS: dict[Target, dict[str, Any]] = {
 }
 
 MAX_ACCESS_TOKEN_TTL_S = 900
+# Upload types whose content app/files/verify.py knows how to check.
+SUPPORTED_FILE_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "application/pdf",
+    "text/csv",
+    "text/plain",
+    "application/zip",
+)
+
+
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
 class SettingsError(RuntimeError):
@@ -93,6 +112,16 @@ class Settings(BaseSettings):
     target: Target = Target.LOCAL
     data_dir: Path = Path(".data")
     database_url: SecretStr | None = None
+    # Or the pieces (what CDK hands over); DATABASE_URL wins when both are set.
+    db_host: str | None = None  # a name, an address, or a Unix socket directory
+    db_port: int = Field(default=5432, ge=1, le=65_535)
+    db_name: str | None = None
+    db_user: str | None = None
+    db_password: SecretStr | None = None
+    # Connect with a short-lived IAM token signed locally instead of a password (RDS Proxy).
+    db_iam_auth: bool = False
+    # asyncpg's libpq-style modes; "require" on AWS targets, "disable" locally.
+    db_sslmode: SslMode | None = None
     db_pool_size: int | None = Field(default=None, ge=1, le=200)
     db_max_overflow: int | None = Field(default=None, ge=0, le=200)
     db_pool_timeout_s: float | None = Field(default=None, gt=0, le=60)
@@ -124,16 +153,21 @@ class Settings(BaseSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_allow_credentials: bool = False
-    public_base_url: str | None = None
 
     log_level: str = "INFO"
     sql_echo: bool = False
+    # X-Ray through Powertools Tracer (Lambda): its SDK import alone costs ~240 ms of cold start.
+    tracing_enabled: bool = False
 
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
     aws_connect_timeout_s: float = Field(default=2.0, gt=0)
     aws_read_timeout_s: float = Field(default=10.0, gt=0)
     aws_max_attempts: int = Field(default=3, ge=1, le=10)
+    # Circuit breaker per service (app/aws.py): open after this many unreachable calls in
+    # a row (each already retried), fail fast for AWS_BREAKER_RESET_S, then probe once.
+    aws_breaker_failures: int = Field(default=5, ge=1, le=1000)
+    aws_breaker_reset_s: float = Field(default=30.0, gt=0, le=3600)
     s3_bucket: str = "trident-local"
 
     jobs_queue_url: str | None = None
@@ -142,8 +176,10 @@ class Settings(BaseSettings):
     jobs_max_receive_count: int = Field(default=5, ge=1, le=1000)
     # A claimed job is someone's for this long unless its worker keeps extending it.
     jobs_lease_s: int = Field(default=60, ge=5, le=43_200)
+    # The queue's own VisibilityTimeout (CDK sets both): the first extension must beat it.
+    jobs_visibility_timeout_s: int = Field(default=60, ge=1, le=43_200)
     # Jobs still queued (never sent) or with a lapsed lease this long are sent again.
-    jobs_sweep_after_s: int = Field(default=60, ge=1)
+    jobs_sweep_after_s: int = Field(default=300, ge=1)
     jobs_sweep_interval_s: float = Field(default=30.0, gt=0)
     worker_concurrency: int = Field(default=4, ge=1, le=100)
     # SQS long-poll wait; a stopping worker may wait this long for an open poll to return.
@@ -152,7 +188,25 @@ class Settings(BaseSettings):
     # Diagnostic job kinds (sleep, flaky, fail); on by default only for TARGET=local.
     diagnostic_jobs: bool | None = None
 
-    @field_validator("cors_origins", mode="before")
+    # Uploads (app/files): what may be uploaded, how big, and for how long a link is good.
+    files_allowed_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(SUPPORTED_FILE_TYPES)
+    )
+    # At most 5 GiB: a verified upload is moved with one CopyObject call.
+    files_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1, le=5 * 1024**3)
+    files_presign_expires_s: int = Field(default=600, ge=30, le=3600)
+    files_presign_max_per_window: int = Field(default=60, ge=1)
+    files_presign_window_s: int = Field(default=60, ge=1)
+    files_download_expires_s: int = Field(default=300, ge=10, le=604_800)
+    # S3 checks a POST policy's expiry when the upload starts; the event is stamped at its end.
+    files_upload_grace_s: int = Field(default=300, ge=0, le=3600)
+    # Uploads never completed are cleaned up after this long (the worker checks hourly).
+    files_pending_max_age_s: int = Field(default=86_400, ge=60)
+    files_cleanup_interval_s: float = Field(default=3600.0, gt=0)
+    # Bucket CORS: the origins the upload page is served from (empty: make dev's own).
+    files_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", "files_cors_origins", "files_allowed_types", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -161,6 +215,15 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("files_allowed_types")
+    @classmethod
+    def _supported_types(cls, value: list[str]) -> list[str]:
+        types = [item.lower() for item in value]
+        unknown = sorted(set(types) - set(SUPPORTED_FILE_TYPES))
+        if unknown or not types:
+            raise ValueError(f"must be a non-empty subset of {', '.join(SUPPORTED_FILE_TYPES)}")
+        return types
 
     @field_validator("log_level")
     @classmethod
@@ -177,7 +240,22 @@ class Settings(BaseSettings):
                 object.__setattr__(self, name, default)
         if "*" in self.cors_origins and self.cors_allow_credentials:
             raise ValueError("CORS_ORIGINS='*' cannot be combined with CORS_ALLOW_CREDENTIALS=true")
+        if self.database_url is None and (self.db_host or self.db_name or self.db_user):
+            missing = self._missing_database_pieces()
+            if missing:
+                # Not a ValueError: pydantic would bury the variable's name in its own wording.
+                raise SettingsError(
+                    f"{missing[0]} is not set (DB_HOST, DB_NAME, DB_USER and, without "
+                    "DB_IAM_AUTH, DB_PASSWORD describe the database when DATABASE_URL is unset)"
+                )
         return self
+
+    def _missing_database_pieces(self) -> list[str]:
+        pieces = {"DB_HOST": self.db_host, "DB_NAME": self.db_name, "DB_USER": self.db_user}
+        if not self.db_iam_auth:
+            password = self.db_password
+            pieces["DB_PASSWORD"] = password.get_secret_value() if password else None
+        return [name for name, value in pieces.items() if not value]
 
     # Typed views of the fields the validator above always fills.
     @property
@@ -238,7 +316,18 @@ class Settings(BaseSettings):
             raise SettingsError("JOBS_DLQ_URL is not set")
         return self.jobs_dlq_url
 
+    @property
+    def sslmode(self) -> SslMode:
+        assert self.db_sslmode is not None
+        return self.db_sslmode
+
     def require_database_url(self) -> str:
+        """DATABASE_URL, else a URL composed from the DB_* pieces.
+
+        Under DB_IAM_AUTH the URL has no password: the engine signs a token per connection.
+        """
+        if self.database_url is None and self.db_host:
+            return self._composed_database_url()
         if self.database_url is None:
             hint = (
                 " (run `make dev`, which starts a local PostgreSQL)"
@@ -247,6 +336,16 @@ class Settings(BaseSettings):
             )
             raise SettingsError(f"DATABASE_URL is not set{hint}")
         return self.database_url.get_secret_value()
+
+    def _composed_database_url(self) -> str:
+        user = quote(self.db_user or "", safe="")
+        if self.db_password is not None and not self.db_iam_auth:
+            user += ":" + quote(self.db_password.get_secret_value(), safe="")
+        name = quote(self.db_name or "", safe="")
+        host = self.db_host or ""
+        if host.startswith("/"):  # a Unix socket directory (local PostgreSQL)
+            return f"postgresql://{user}@/{name}?host={quote(host)}&port={self.db_port}"
+        return f"postgresql://{user}@{host}:{self.db_port}/{name}"
 
 
 def _local_signing_keys(data_dir: Path) -> dict[str, str]:

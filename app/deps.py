@@ -24,7 +24,11 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_database(request: Request) -> Database:
-    database: Database = request.app.state.db
+    database: Database | None = request.app.state.db
+    if database is None:
+        # No lifespan opened it (Lambda runs with lifespan off): made on first use, kept
+        # for the life of the execution environment.
+        database = request.app.state.db = Database.from_settings(get_settings(request))
     return database
 
 
@@ -82,6 +86,9 @@ async def get_current_user(
     user = await session.get(User, claims.user_id)
     if user is None:
         raise InvalidToken("user no longer exists")
+    # End the read now: the route may need a side transaction (a rate-limit count), and
+    # holding this connection while waiting for a second one starves a busy pool.
+    await session.commit()
     return user
 
 

@@ -192,6 +192,11 @@ async def _pool_timeout(request: Request, exc: Exception) -> ProblemResponse:
     )
 
 
+# PostgreSQL cannot store U+0000 in text (22021) or in JSON(B) (22P05): input the client can
+# fix, so a 422 rather than the 500 any unmapped database error becomes.
+_UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
+
+
 async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
     from sqlalchemy.exc import DBAPIError
 
@@ -200,6 +205,10 @@ async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
         if sqlstate == "57014":  # statement_timeout
             return problem_response(
                 request, 504, "request-timeout", detail="database statement timed out"
+            )
+        if sqlstate in _UNSTORABLE_TEXT:
+            return problem_response(
+                request, 422, "invalid-text", detail="text may not contain NUL (U+0000) characters"
             )
         if not _is_connection_error(exc):
             raise exc
@@ -227,16 +236,21 @@ def _is_connection_error(exc: Exception) -> bool:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    from sqlalchemy.exc import DBAPIError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(PoolTimeout, _pool_timeout)
-    app.add_exception_handler(DBAPIError, _database_error)
     # asyncpg raises plain OSError (connection refused, socket gone) before SQLAlchemy wraps it.
     app.add_exception_handler(OSError, _database_error)
+
+
+def install_database_error_handlers(app: FastAPI) -> None:
+    """Installed with the routers that reach the database (app.main.include_routers), so an
+    app that has not loaded them yet has not imported SQLAlchemy either."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    app.add_exception_handler(PoolTimeout, _pool_timeout)
+    app.add_exception_handler(DBAPIError, _database_error)
 
 
 _RETRY_AFTER = {

@@ -10,15 +10,18 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
+from starlette.types import Receive, Scope, Send
 
 from app.auth.passwords import Passwords
-from app.auth.router import auth_router, users_router
 from app.auth.tokens import TokenIssuer
 from app.aws import AwsClients
 from app.config import Settings, Target, load_settings
-from app.db import Database
-from app.errors import install_error_handlers, problem_responses, problems_as_problem_json
-from app.jobs.router import router as jobs_router
+from app.errors import (
+    install_database_error_handlers,
+    install_error_handlers,
+    problem_responses,
+    problems_as_problem_json,
+)
 from app.middleware import (
     BodyLimitMiddleware,
     ProblemCORSMiddleware,
@@ -51,6 +54,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(upgrade_head, settings.require_database_url())
     owned = getattr(app.state, "db", None) is None
     if owned:
+        from app.db import Database
+
         app.state.db = Database.from_settings(settings)
     try:
         yield
@@ -60,7 +65,53 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.db = None
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+# What a deferred app serves before its domain routers exist: liveness never pays for them.
+LIGHT_PATHS = frozenset({"/health"})
+
+
+def include_routers(app: FastAPI) -> None:
+    """The domain routers and the database's error handlers (once). Imported here rather
+    than at the top of the module: a Lambda cold start that only serves /health never loads
+    SQLAlchemy, PyJWT or argon2."""
+    if not app.state.routers_pending:
+        return
+    app.state.routers_pending = False
+    from app.auth.router import auth_router, users_router
+    from app.files.router import router as files_router
+    from app.jobs.router import router as jobs_router
+    from app.web import router as web_router
+
+    app.include_router(auth_router, responses=DATABASE_PROBLEMS)
+    app.include_router(users_router, responses=DATABASE_PROBLEMS)
+    app.include_router(jobs_router, responses=DATABASE_PROBLEMS)
+    app.include_router(files_router, responses=DATABASE_PROBLEMS)
+    app.include_router(web_router)  # the upload page at /
+    install_database_error_handlers(app)
+    # Starlette copies the handlers into the stack it builds on first call: build it again.
+    app.middleware_stack = None
+
+
+class OnDemandRouters:
+    """Wraps an app made with ``defer_routers=True``: the first request for anything but a
+    light path includes the domain routers before the app sees it (so a 404 is only ever
+    decided with every route present)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app.state.routers_pending and scope["type"] == "http":
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root) :]
+            if path not in LIGHT_PATHS:
+                include_routers(self.app)
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, *, defer_routers: bool = False) -> FastAPI:
+    """The app. With ``defer_routers`` (Lambda) the caller wraps it in ``OnDemandRouters``."""
     settings = settings or load_settings()
     configure_logging(settings)
     tokens = TokenIssuer(settings)  # fails fast on a missing or malformed key ring
@@ -98,13 +149,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     app.include_router(ops_router)
-    app.include_router(auth_router, responses=DATABASE_PROBLEMS)
-    app.include_router(users_router, responses=DATABASE_PROBLEMS)
-    app.include_router(jobs_router, responses=DATABASE_PROBLEMS)
     if settings.metrics:
         app.include_router(metrics_router)
+    app.state.routers_pending = True
+    if not defer_routers:
+        include_routers(app)
 
     def openapi() -> dict[str, Any]:
+        include_routers(app)
         if app.openapi_schema is None:
             app.openapi_schema = problems_as_problem_json(FastAPI.openapi(app))
         return app.openapi_schema

@@ -192,6 +192,20 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+class StartTracker:
+    """Wraps ``send`` and remembers whether the response has started (then it is too late
+    to answer with a problem instead)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class BodyTooLarge(StarletteHTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body exceeds {limit} bytes")
@@ -218,7 +232,6 @@ class BodyLimitMiddleware:
             )
             return
         received = 0
-        started = False
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -229,16 +242,11 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge(self.limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracking_send = StartTracker(send)
         try:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge as exc:
-            if started:
+            if tracking_send.started:
                 raise
             await send_problem(scope, send, 413, "payload-too-large", str(exc.detail))
 
@@ -254,20 +262,13 @@ class TimeoutMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracking_send = StartTracker(send)
         try:
             async with asyncio.timeout(self.timeout_s):
                 await self.app(scope, receive, tracking_send)
         except TimeoutError:
             logger.warning("request timed out", extra={"timeout_s": self.timeout_s})
-            if started:
+            if tracking_send.started:
                 raise
             await send_problem(
                 scope,

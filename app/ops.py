@@ -6,9 +6,7 @@ import asyncio
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import text
 
-from app.deps import DatabaseDep, get_settings
 from app.errors import AppError, problem_responses
 from app.observability import get_metrics
 
@@ -33,7 +31,13 @@ async def health() -> Health:
     summary="Readiness: the database answers within READY_TIMEOUT_S",
     responses=problem_responses(503),
 )
-async def ready(db: DatabaseDep, request: Request) -> Health:
+async def ready(request: Request) -> Health:
+    # Imported here: this module is on the /health path, which must not load SQLAlchemy.
+    from sqlalchemy import text
+
+    from app.deps import get_database, get_settings
+
+    db = get_database(request)
     timeout = get_settings(request).ready_timeout_s
     try:
         async with asyncio.timeout(timeout):

@@ -10,7 +10,7 @@ from sqlalchemy import DateTime, Integer, String, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
+from app.db import Base, Database
 from app.errors import AppError
 
 
@@ -59,6 +59,14 @@ async def hit(session: AsyncSession, *, keys: list[str], window_s: int) -> list[
 async def give_back(session: AsyncSession, *, keys: list[str]) -> None:
     """Undo an attempt that turned out not to count (a successful login)."""
     await session.execute(_GIVE_BACK_SQL, {"keys": keys})
+
+
+async def consume(db: Database, *, keys: list[str], window_s: int, limit: int, what: str) -> None:
+    """Count one attempt against every key in its own committed transaction (so a request
+    that fails afterwards still counts), then 429 if any key is over ``limit``."""
+    async with db.side_transaction() as side:
+        hits = await hit(side, keys=keys, window_s=window_s)
+    enforce(hits, limit=limit, what=what)
 
 
 def enforce(hits: list[Hit], *, limit: int, what: str) -> None:

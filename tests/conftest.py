@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,13 @@ def moto_endpoint() -> Iterator[str]:
 def make_queues(moto_endpoint: str) -> Callable[..., LocalAws]:
     """A bucket and a jobs queue + DLQ of their own (for tests that consume messages)."""
 
-    def make(*, max_receive_count: int = 3, visibility_timeout_s: int = 1) -> LocalAws:
+    def make(
+        *,
+        max_receive_count: int = 3,
+        visibility_timeout_s: int = 1,
+        upload_events: bool = False,
+        cors_origins: Sequence[str] = (),
+    ) -> LocalAws:
         suffix = uuid.uuid4().hex[:10]
         return provision(
             moto_endpoint,
@@ -88,6 +94,8 @@ def make_queues(moto_endpoint: str) -> Callable[..., LocalAws]:
             queue=f"jobs-{suffix}",
             max_receive_count=max_receive_count,
             visibility_timeout_s=visibility_timeout_s,
+            upload_events=upload_events,
+            cors_origins=cors_origins,
         )
 
     return make

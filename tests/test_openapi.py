@@ -42,6 +42,12 @@ OPERATION_IDS = [
     "jobs_list",
     "jobs_get",
     "jobs_retry",
+    "files_create",
+    "files_list",
+    "files_get",
+    "files_delete",
+    "files_download",
+    "files_complete",
 ]
 # Driven through every status they declare below; the others meet the probes every operation
 # gets (bad framing, no token, no database), and their own paths are tested with their domain.

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.concurrency import run_in_threadpool
 
-from app.config import Settings
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+    from app.config import Settings
 
 
 class Passwords:
     def __init__(self, settings: Settings) -> None:
-        self._hasher = PasswordHasher(
-            time_cost=settings.argon2_time_cost,
-            memory_cost=settings.argon2_memory_cost_kib,
-            parallelism=settings.argon2_parallelism,
+        self._settings = settings
+
+    @cached_property
+    def _hasher(self) -> PasswordHasher:
+        # Imported on first use: a cold start that serves no login never loads argon2.
+        from argon2 import PasswordHasher
+
+        return PasswordHasher(
+            time_cost=self._settings.argon2_time_cost,
+            memory_cost=self._settings.argon2_memory_cost_kib,
+            parallelism=self._settings.argon2_parallelism,
         )
 
     @cached_property
@@ -24,10 +33,15 @@ class Passwords:
         # Verified for unknown users so a login costs the same whether the email exists or not.
         return self._hasher.hash("trident-dummy-password-for-timing")
 
+    def _hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
     async def hash(self, password: str) -> str:
-        return await run_in_threadpool(self._hasher.hash, password)
+        return await run_in_threadpool(self._hash, password)
 
     def _verify(self, password_hash: str, password: str) -> bool:
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
             return self._hasher.verify(password_hash, password)
         except (VerificationError, InvalidHashError):

@@ -35,11 +35,13 @@ async def register(
     password: str,
     client_ip: str,
 ) -> User:
-    async with db.side_transaction() as side:
-        hits = await ratelimit.hit(
-            side, keys=[f"register:ip:{client_ip}"], window_s=settings.register_window_s
-        )
-    ratelimit.enforce(hits, limit=settings.register_max_per_window, what="registrations")
+    await ratelimit.consume(
+        db,
+        keys=[f"register:ip:{client_ip}"],
+        window_s=settings.register_window_s,
+        limit=settings.register_max_per_window,
+        what="registrations",
+    )
     password_hash = await passwords.hash(password)
     inserted = await session.scalar(
         insert(User)
@@ -66,9 +68,13 @@ async def authenticate(
     # Reserve the attempt before checking it, in its own committed transaction: concurrent
     # guesses cannot all slip past the limit, and a failed login still counts.
     keys = [f"login:ip:{client_ip}", f"login:account:{email}"]
-    async with db.side_transaction() as side:
-        hits = await ratelimit.hit(side, keys=keys, window_s=settings.login_window_s)
-    ratelimit.enforce(hits, limit=settings.login_max_failures, what="failed logins")
+    await ratelimit.consume(
+        db,
+        keys=keys,
+        window_s=settings.login_window_s,
+        limit=settings.login_max_failures,
+        what="failed logins",
+    )
 
     user = await session.scalar(select(User).where(User.email == email))
     if user is None:
@@ -77,8 +83,9 @@ async def authenticate(
     if not await passwords.verify(user.password_hash, password):
         raise AppError(401, "invalid-credentials", BAD_CREDENTIALS)
 
-    async with db.side_transaction() as side:
-        await ratelimit.give_back(side, keys=keys)
+    # In the request's transaction: a second connection held on top of this one would starve
+    # a busy pool (and a login that fails after this point may as well count).
+    await ratelimit.give_back(session, keys=keys)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash(password)
     return user

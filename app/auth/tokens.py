@@ -8,8 +8,6 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import jwt
-
 from app.config import Settings, signing_keys
 from app.errors import AppError
 
@@ -40,6 +38,8 @@ class TokenIssuer:
         self.access_ttl_s = settings.access_token_ttl_s
 
     def issue_access(self, user_id: uuid.UUID) -> str:
+        import jwt  # on first use: /health-only cold starts never load PyJWT
+
         issued = int(time.time())
         claims = {
             "sub": str(user_id),
@@ -56,6 +56,8 @@ class TokenIssuer:
         )
 
     def verify_access(self, token: str) -> AccessClaims:
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:

@@ -27,9 +27,10 @@ from sqlalchemy import text
 from app.aws import AwsClients
 from app.config import Settings
 from app.db import Database
+from app.files.events import ingest_job_for
 from app.jobs import kinds  # noqa: F401  (registers every kind)
 from app.jobs.models import JobStatus
-from app.jobs.queue import PoisonMessage, decode_job_id, job_message
+from app.jobs.queue import PoisonMessage, S3Notification, decode_message, job_message
 from app.jobs.registry import JobContext, PermanentJobError, registry
 
 logger = logging.getLogger("app.jobs")
@@ -110,8 +111,8 @@ async def _finish(
 ) -> bool:
     import json
 
-    async with db.side_transaction() as session:
-        outcome = await session.execute(
+    async with db.autocommit() as connection:
+        outcome = await connection.execute(
             _FINISH,
             {
                 "id": job_id,
@@ -121,7 +122,7 @@ async def _finish(
                 "error": error,
             },
         )
-    updated: int = outcome.rowcount  # type: ignore[attr-defined]
+    updated: int = outcome.rowcount
     if not updated:
         logger.warning(
             "lease lost before finishing; another worker owns the job",
@@ -139,22 +140,21 @@ async def _keep_lease(
 ) -> None:
     """Keep the lease and the message's visibility ahead of the work, until cancelled.
 
-    The message is hidden for a whole lease at once: the queue's own visibility timeout
-    may be shorter, and a message that reappears mid-job burns a receive attempt.
+    Short jobs finish before the first beat and cost no extra call. The first beat comes
+    well inside the queue's visibility timeout: a message that reappears mid-job burns a
+    receive attempt, and enough of those send a healthy job to the DLQ.
     """
-    lease = runtime.settings.jobs_lease_s
+    settings = runtime.settings
+    lease = settings.jobs_lease_s
+    interval = min(lease, settings.jobs_visibility_timeout_s) / 3
     while True:
+        await asyncio.sleep(interval)
+        interval = lease / 3
         try:
             if extend_visibility is not None:
                 await extend_visibility(lease)
-        except Exception:
-            logger.warning(
-                "could not extend visibility", exc_info=True, extra={"job_id": str(job_id)}
-            )
-        await asyncio.sleep(lease / 3)
-        try:
-            async with runtime.db.side_transaction() as session:
-                await session.execute(_EXTEND, {"id": job_id, "token": token, "lease": lease})
+            async with runtime.db.autocommit() as connection:
+                await connection.execute(_EXTEND, {"id": job_id, "token": token, "lease": lease})
         except Exception:
             logger.warning("could not extend lease", exc_info=True, extra={"job_id": str(job_id)})
 
@@ -166,24 +166,70 @@ async def process_message(
     receive_count: int,
     extend_visibility: ExtendVisibility | None = None,
 ) -> Decision:
-    """Run the job a message names; the decision says what to do with the message."""
-    settings, db = runtime.settings, runtime.db
+    """Run the job a message names (or the jobs an S3 event implies); the decision says what
+    to do with the message."""
     try:
-        job_id = decode_job_id(body)
+        message = decode_message(body)
     except PoisonMessage:
         logger.error("poison message", extra={"body_prefix": body[:120]})
         return Decision(Outcome.POISON)
+    if isinstance(message, S3Notification):
+        return await _process_s3_notification(
+            runtime, message, receive_count=receive_count, extend_visibility=extend_visibility
+        )
+    return await _process_job(
+        runtime, job_id=message, receive_count=receive_count, extend_visibility=extend_visibility
+    )
 
+
+async def _process_s3_notification(
+    runtime: JobRuntime,
+    notification: S3Notification,
+    *,
+    receive_count: int,
+    extend_visibility: ExtendVisibility | None,
+) -> Decision:
+    """S3 sends upload events to this queue: each becomes an ``ingest`` job (found again, not
+    duplicated, when S3 or SQS delivers twice), run here since this message is its delivery.
+    ``s3:TestEvent``, sent whenever notifications are configured, is acknowledged."""
+    decisions: list[Decision] = []
+    for record in notification.records:
+        job_id = await ingest_job_for(runtime.db, runtime.settings, record)
+        if job_id is not None:
+            decisions.append(
+                await _process_job(
+                    runtime,
+                    job_id=job_id,
+                    receive_count=receive_count,
+                    extend_visibility=extend_visibility,
+                )
+            )
+    # The message comes back if any of its jobs must run again; finished ones are skipped then.
+    for outcome in (Outcome.RETRY, Outcome.BUSY, Outcome.POISON):
+        matching = [d for d in decisions if d.outcome is outcome]
+        if matching:
+            return max(matching, key=lambda d: d.hide_for_s)
+    return Decision(Outcome.DONE)
+
+
+async def _process_job(
+    runtime: JobRuntime,
+    *,
+    job_id: uuid.UUID,
+    receive_count: int,
+    extend_visibility: ExtendVisibility | None,
+) -> Decision:
+    settings, db = runtime.settings, runtime.db
     token = uuid.uuid4()
-    async with db.side_transaction() as session:
+    async with db.autocommit() as connection:
         claimed = (
-            await session.execute(
+            await connection.execute(
                 _CLAIM, {"id": job_id, "token": token, "lease": settings.jobs_lease_s}
             )
         ).one_or_none()
         if claimed is None:
             current = (
-                await session.execute(
+                await connection.execute(
                     text(
                         "SELECT status, EXTRACT(EPOCH FROM lease_until - now())::float8"
                         " FROM jobs WHERE id = :id"

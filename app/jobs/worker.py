@@ -14,6 +14,7 @@ import signal
 import time
 
 from app.config import Settings, load_settings
+from app.files.cleanup import PeriodicCleanup
 from app.jobs import dlq
 from app.jobs.queue import Message, Queue
 from app.jobs.runner import JobRuntime, Outcome, process_message, sweep
@@ -28,8 +29,19 @@ class Worker:
         self.settings = runtime.settings
         self.queue = Queue(runtime.aws, self.settings.require_queue_url())
         self.wait_s = self.settings.worker_poll_wait_s if wait_s is None else wait_s
+        self.slots = asyncio.Semaphore(self.settings.worker_concurrency)
         self.in_flight: set[asyncio.Task[None]] = set()
+        self.stopping = False
         self.processed = 0
+        self.files_cleanup = PeriodicCleanup(runtime)
+
+    async def _take_slot(self, message: Message) -> None:
+        async with self.slots:
+            if self.stopping:
+                # Received but never started: give it straight back.
+                await self.queue.set_visibility(message.receipt_handle, 0)
+                return
+            await self.handle(message)
 
     async def handle(self, message: Message) -> None:
         async def extend(seconds: int) -> None:
@@ -66,6 +78,7 @@ class Worker:
                 await dlq.check(self.runtime)
         except Exception:
             logger.warning("housekeeping failed", exc_info=True)
+        await self.files_cleanup.maybe_run()  # hourly; logs its own failures
 
     async def run(self, stop: asyncio.Event) -> None:
         concurrency = self.settings.worker_concurrency
@@ -77,14 +90,16 @@ class Worker:
                 if time.monotonic() >= next_housekeeping:
                     await self._housekeeping()
                     next_housekeeping = time.monotonic() + self.settings.jobs_sweep_interval_s
-                free = concurrency - len(self.in_flight)
-                if free <= 0:
+                if len(self.in_flight) >= concurrency:
                     await asyncio.wait(
                         {*self.in_flight, stop_wait}, return_when=asyncio.FIRST_COMPLETED
                     )
                     continue
+                # Ask for up to one slot-load ahead, so each receive brings several
+                # messages, but never so many that they wait out their visibility here.
+                wanted = min(10, 2 * concurrency - len(self.in_flight))
                 receive = asyncio.create_task(
-                    self.queue.receive(max_messages=free, wait_s=self.wait_s)
+                    self.queue.receive(max_messages=wanted, wait_s=self.wait_s)
                 )
                 await asyncio.wait({receive, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
                 if not receive.done():
@@ -98,7 +113,7 @@ class Worker:
                 finally:
                     receive = None
                 for message in messages:
-                    task = asyncio.create_task(self.handle(message))
+                    task = asyncio.create_task(self._take_slot(message))
                     self.in_flight.add(task)
                     task.add_done_callback(self.in_flight.discard)
         finally:
@@ -106,6 +121,7 @@ class Worker:
             await self._drain(receive)
 
     async def _drain(self, receive: asyncio.Task[list[Message]] | None) -> None:
+        self.stopping = True
         if self.in_flight:
             logger.info("stopping: finishing in-flight jobs", extra={"count": len(self.in_flight)})
             _, late = await asyncio.wait(
@@ -117,7 +133,7 @@ class Worker:
         if receive is not None:
             # A long poll still open: whatever it brings goes straight back.
             with contextlib.suppress(Exception):
-                for message in await receive:
+                for message in await asyncio.wait_for(receive, self.wait_s + 5):
                     await self.queue.set_visibility(message.receipt_handle, 0)
 
 

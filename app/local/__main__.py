@@ -69,8 +69,17 @@ def _aws(stack: ExitStack, env: dict[str, str]) -> None:
     stack.callback(moto.stop)
     endpoint = f"http://127.0.0.1:{AWS_PORT}"
     queue_name = os.environ.get("JOBS_QUEUE_NAME", "trident-jobs")
+    # The upload page POSTs to the bucket from the API's origin.
+    origins = settings.files_cors_origins or [
+        f"http://127.0.0.1:{API_PORT}",
+        f"http://localhost:{API_PORT}",
+    ]
     local = provision(
-        endpoint, region=settings.aws_region, bucket=settings.s3_bucket, queue=queue_name
+        endpoint,
+        region=settings.aws_region,
+        bucket=settings.s3_bucket,
+        queue=queue_name,
+        cors_origins=origins,
     )
     env.update(
         AWS_ENDPOINT_URL=endpoint,

@@ -7,22 +7,25 @@ Alembic sub-commands; ``DATABASE_URL`` names the database.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 
 HERE = Path(__file__).resolve().parent
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, *, connect_args: dict[str, Any] | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(HERE))
     config.set_main_option("path_separator", "os")
     # Passed as an attribute, not a main option: ConfigParser would choke on '%' in passwords.
     config.attributes["database_url"] = database_url
+    # TLS mode, an IAM token callable, ...: see app.db.connect_args.
+    config.attributes["connect_args"] = connect_args or {}
     return config
 
 
-def upgrade_head(database_url: str) -> None:
+def upgrade_head(database_url: str, *, connect_args: dict[str, Any] | None = None) -> None:
     from alembic import command
 
-    command.upgrade(alembic_config(database_url), "head")
+    command.upgrade(alembic_config(database_url, connect_args=connect_args), "head")

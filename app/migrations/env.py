@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 import app.auth.models
+import app.files.models
 import app.jobs.models
 import app.ratelimit  # noqa: F401  (registers tables on the metadata)
 from app.db import Base, async_url
@@ -33,7 +34,11 @@ def run_migrations(connection: Connection) -> None:
 
 async def run_online() -> None:
     url = context.config.attributes["database_url"]
-    engine = create_async_engine(async_url(url), poolclass=NullPool)
+    engine = create_async_engine(
+        async_url(url),
+        poolclass=NullPool,
+        connect_args=context.config.attributes.get("connect_args", {}),
+    )
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run_migrations)

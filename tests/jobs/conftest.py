@@ -108,6 +108,7 @@ async def stack_factory(
             "jobs_dlq_url": queues.dead_letter_queue_url,
             "jobs_max_receive_count": 3,
             "jobs_lease_s": 5,
+            "jobs_visibility_timeout_s": 1,
             "jobs_sweep_interval_s": 3600,
             "log_level": "WARNING",
         }

@@ -46,7 +46,8 @@ async def test_duplicate_delivery_has_one_effect(stack: JobsStack) -> None:
 
 
 async def test_racing_claims_give_one_winner(stack: JobsStack) -> None:
-    job_id = await stack.submit("sleep", {"seconds": 0.3})
+    # Long enough that every racer arrives while the winner still holds the lease.
+    job_id = await stack.submit("sleep", {"seconds": 2})
     body = json.dumps({"job_id": job_id})
     decisions = await asyncio.gather(
         *[process_message(stack.runtime, body=body, receive_count=1) for _ in range(4)]

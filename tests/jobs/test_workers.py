@@ -50,7 +50,10 @@ def _settings_env(stack: JobsStack, **extra: str) -> dict[str, str]:
         "JOBS_DLQ_URL": settings.require_dlq_url(),
         "JOBS_MAX_RECEIVE_COUNT": str(settings.jobs_max_receive_count),
         "JOBS_LEASE_S": str(settings.jobs_lease_s),
+        "JOBS_VISIBILITY_TIMEOUT_S": str(settings.jobs_visibility_timeout_s),
         "JOBS_SWEEP_INTERVAL_S": "3600",
+        # A stopping worker waits for its open long poll; keep that short here.
+        "WORKER_POLL_WAIT_S": "1",
         "LOG_LEVEL": "WARNING",
     }
     env.update(extra)
@@ -165,7 +168,12 @@ async def test_sigterm_past_the_grace_hands_the_job_back(stack: JobsStack, tmp_p
 
 
 @pytest.mark.subprocess
-async def test_sigkill_mid_job_is_finished_by_redelivery(stack: JobsStack, tmp_path: Path) -> None:
+async def test_sigkill_mid_job_is_finished_by_redelivery(
+    stack_factory: Any, tmp_path: Path
+) -> None:
+    # Headroom for receives a loaded machine adds while the fresh process starts up
+    # (the test queue's visibility timeout is only 1 s).
+    stack: JobsStack = await stack_factory(jobs_max_receive_count=6)
     job_id = await stack.submit("sleep", {"seconds": 2})
     worker = _start_worker(stack, tmp_path)
     try:

@@ -1,0 +1,138 @@
+"""Object keys and the S3 calls files need; every key is chosen here, never by a client."""
+
+from __future__ import annotations
+
+import uuid
+import weakref
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.aws import AwsClients, call
+
+INCOMING = "incoming/"
+READY = "files/"
+EXPORTS = "exports/"
+# DeleteObjects takes at most this many keys per call.
+DELETE_BATCH = 1000
+
+
+def incoming_key(user_id: uuid.UUID, file_id: uuid.UUID) -> str:
+    return f"{INCOMING}{user_id}/{file_id}"
+
+
+def ready_key(user_id: uuid.UUID, file_id: uuid.UUID) -> str:
+    return f"{READY}{user_id}/{file_id}"
+
+
+def export_key(user_id: uuid.UUID, job_id: uuid.UUID) -> str:
+    return f"{EXPORTS}{user_id}/{job_id}.csv"
+
+
+def parse_incoming_key(key: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(user_id, file_id) of an upload key, or None for any other key."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] + "/" != INCOMING:
+        return None
+    try:
+        user_id, file_id = uuid.UUID(parts[1]), uuid.UUID(parts[2])
+    except ValueError:
+        return None
+    if (str(user_id), str(file_id)) != (parts[1], parts[2]):
+        return None  # only the canonical spelling we hand out
+    return user_id, file_id
+
+
+_presigners: weakref.WeakKeyDictionary[AwsClients, Any] = weakref.WeakKeyDictionary()
+
+
+def presigner(aws: AwsClients) -> Any:
+    """The client that signs browser URLs.
+
+    Against real S3 it signs for the regional virtual-hosted endpoint
+    (``https://<bucket>.s3.<region>.amazonaws.com``): the origin the page's CSP allows, and one
+    S3 answers without the redirect a new bucket gives on the global endpoint. Signing is
+    local: this client never opens a connection.
+    """
+    if aws.settings.aws_endpoint_url:
+        return aws.s3
+    client = _presigners.get(aws)
+    if client is None:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            region_name=aws.settings.aws_region,
+            signature_version="s3v4",
+            s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"},
+        )
+        client = boto3.session.Session().client("s3", config=config)
+        _presigners[aws] = client
+    return client
+
+
+def expiry(seconds: int) -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=seconds)
+
+
+async def presigned_get(
+    aws: AwsClients, *, key: str, expires_s: int, disposition: str, content_type: str
+) -> tuple[str, datetime]:
+    expires_at = expiry(expires_s)
+    url: str = await call(
+        presigner(aws).generate_presigned_url,
+        ClientMethod="get_object",
+        Params={
+            "Bucket": aws.settings.s3_bucket,
+            "Key": key,
+            "ResponseContentDisposition": disposition,
+            "ResponseContentType": content_type,
+        },
+        ExpiresIn=expires_s,
+    )
+    return url, expires_at
+
+
+def is_missing(exc: Exception) -> bool:
+    from botocore.exceptions import ClientError
+
+    if not isinstance(exc, ClientError):
+        return False
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in {"404", "NoSuchKey", "NotFound"}
+
+
+def is_precondition_failed(exc: Exception) -> bool:
+    from botocore.exceptions import ClientError
+
+    if not isinstance(exc, ClientError):
+        return False
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in {"412", "PreconditionFailed"}
+
+
+async def head(aws: AwsClients, key: str) -> dict[str, Any] | None:
+    try:
+        response: dict[str, Any] = await call(
+            aws.s3.head_object, Bucket=aws.settings.s3_bucket, Key=key
+        )
+    except Exception as exc:
+        if is_missing(exc):
+            return None
+        raise
+    return response
+
+
+async def delete_keys(aws: AwsClients, keys: Iterable[str]) -> None:
+    """Delete objects (absent ones are fine: S3 deletes are idempotent)."""
+    pending = list(keys)
+    for start in range(0, len(pending), DELETE_BATCH):
+        batch = pending[start : start + DELETE_BATCH]
+        response = await call(
+            aws.s3.delete_objects,
+            Bucket=aws.settings.s3_bucket,
+            Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+        )
+        if response.get("Errors"):
+            first = response["Errors"][0]
+            raise RuntimeError(f"could not delete {first.get('Key')}: {first.get('Code')}")

@@ -1,0 +1,1 @@
+"""Benchmarks: cold start, load, worker throughput and cost per target."""

@@ -1,0 +1,292 @@
+"""Lambda cold start, measured locally: ``python -m bench coldstart --local --json``.
+
+Builds two bundles the same way (same lock, Python, flags, bytecode): the full app and a
+FastAPI + Mangum hello world. Starts each ``--runs`` times in fresh processes through the
+local Lambda emulator, one ``GET /health`` per process, and reports medians. Then, in fresh
+processes configured as on AWS (IAM token signing with dummy credentials) against a local
+PostgreSQL, the first authenticated database read (``GET /v1/users/me``): init plus that
+first invoke, connecting included. Warm latency is measured in-process, on the handler.
+
+Keys of the JSON (other tools read them): app_init_ms, app_first_invoke_ms,
+baseline_init_ms, baseline_first_invoke_ms (medians), ratio (app total / baseline total),
+app_db_first_request_ms (median), bundle_mb (app, unzipped), warm_invoke_p50_us.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.lambda_emulator import Emulator, http_api_event
+from cdk.lambda_bundle import FUNCTIONS, Bundle, Spec, build, read_lock, requirements_for
+
+BASELINE_SOURCE = '''"""FastAPI + Mangum hello world: the floor a FastAPI Lambda cannot go below."""
+
+from fastapi import FastAPI
+from mangum import Mangum
+
+app = FastAPI()
+
+
+@app.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+handler = Mangum(app, lifespan="off")
+'''
+
+# Dummy credentials: signing an IAM token costs the same with any key.
+DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "AKIDBENCHMARK", "AWS_SECRET_ACCESS_KEY": "bench-secret"}
+JWT_KEYS = {"bench": "b" * 48}
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    app_init_ms: float
+    app_first_invoke_ms: float
+    baseline_init_ms: float
+    baseline_first_invoke_ms: float
+    ratio: float
+    app_db_first_request_ms: float
+    bundle_mb: float
+    warm_invoke_p50_us: float
+
+
+def baseline_spec() -> Spec:
+    return Spec(
+        name="baseline",
+        handler="baseline.handler",
+        sources=(),
+        requirements=tuple(requirements_for(read_lock(), roots=("fastapi", "mangum"))),
+        extra_files={"baseline.py": BASELINE_SOURCE},
+    )
+
+
+def app_env(**extra: str) -> dict[str, str]:
+    """The API function's configuration for the emulator (what CDK would set)."""
+    return {
+        "TARGET": "lambda",
+        "JWT_SIGNING_KEYS": json.dumps(JWT_KEYS),
+        "JWT_ACTIVE_KID": "bench",
+        "LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_NAMESPACE": "TridentBench",
+        **DUMMY_AWS,
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class Function:
+    bundle: Path
+    handler: str
+    env: dict[str, str]
+
+
+def measure_health(functions: list[Function], runs: int) -> list[tuple[float, float]]:
+    """Median (init ms, first-invoke ms) of each function over ``runs`` fresh processes.
+
+    The functions take turns, so a neighbour's load on this shared machine lands on all of
+    them alike rather than on whichever happened to run at the time.
+    """
+    samples: list[tuple[list[float], list[float]]] = [([], []) for _ in functions]
+    emulators = [Emulator(bundle=f.bundle, handler=f.handler, env=f.env) for f in functions]
+    try:
+        for _ in range(runs):
+            for emulator, (inits, firsts) in zip(emulators, samples, strict=True):
+                inits.append(emulator.start())
+                result = emulator.invoke(http_api_event("GET", "/health"))
+                if result.error is not None or result.payload.get("statusCode") != 200:
+                    raise RuntimeError(f"GET /health failed: {result}\n{emulator.log_tail()}")
+                firsts.append(result.ms)
+                emulator.stop()
+    finally:
+        for emulator in emulators:
+            emulator.close()
+    return [(statistics.median(inits), statistics.median(firsts)) for inits, firsts in samples]
+
+
+def _mint_token(database_url: str, user_id: uuid.UUID) -> str:
+    """An access token for the benchmark user, signed with the function's key ring."""
+    from app.auth.tokens import TokenIssuer
+    from app.config import Settings
+
+    settings = Settings(
+        target="local",
+        database_url=database_url,
+        jwt_signing_keys=json.dumps(JWT_KEYS),
+        jwt_active_kid="bench",
+    )
+    return TokenIssuer(settings).issue_access(user_id)
+
+
+def measure_db_first_request(bundle: Path, runs: int, workdir: Path) -> float:
+    """Median init + first ``GET /v1/users/me`` (connect, IAM token, query) in fresh processes."""
+    from app.local.postgres import database_url, start_postgres
+    from app.migrations import upgrade_head
+
+    server = start_postgres(workdir / "pg", cleanup_mode="delete")
+    try:
+        url = database_url(server)
+        upgrade_head(url)
+        user_id = uuid.uuid4()
+        server.psql(  # a UUID we made: nothing to inject
+            "INSERT INTO users (id, email, password_hash) "  # noqa: S608
+            f"VALUES ('{user_id}', 'bench@example.com', 'not-a-hash');"
+        )
+        token = _mint_token(url, user_id)
+        socket_dir = url.split("host=", 1)[1].split("&", 1)[0]
+        env = app_env(
+            DB_HOST=socket_dir,
+            DB_NAME="postgres",
+            DB_USER="postgres",
+            DB_IAM_AUTH="true",
+            DB_SSLMODE="disable",  # a Unix socket here; TLS via RDS Proxy on AWS
+        )
+        event = http_api_event("GET", "/v1/users/me", headers={"authorization": f"Bearer {token}"})
+        totals: list[float] = []
+        with Emulator(bundle=bundle, handler="handlers.api.handler", env=env) as emulator:
+            for _ in range(runs):
+                init = emulator.start()
+                result = emulator.invoke(event)
+                if result.error is not None or result.payload.get("statusCode") != 200:
+                    raise RuntimeError(f"GET /v1/users/me failed: {result}\n{emulator.log_tail()}")
+                totals.append(init + result.ms)
+        return statistics.median(totals)
+    finally:
+        server.cleanup()
+
+
+WARM_SCRIPT = """
+import json, os, sys, time, statistics
+sys.path[:0] = {paths!r}
+os.environ.update({env!r})
+import handlers.api as api
+
+class Context:
+    function_name = "bench"; memory_limit_in_mb = 1024; aws_request_id = "bench"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+
+event = json.loads({event!r})
+api.environment()
+sys.stdout = open(os.devnull, "w")  # EMF lines and logs: measured, not printed
+samples = []
+for i in range({n}):
+    started = time.perf_counter_ns()
+    response = api.handler(event, Context())
+    samples.append(time.perf_counter_ns() - started)
+    assert response["statusCode"] == 200
+sys.__stdout__.write(json.dumps(statistics.median(samples[{n} // 10:]) / 1000))
+"""
+
+
+def measure_warm(bundle: Bundle, runtime: Path, samples: int = 2000) -> float:
+    """p50 of the handler serving /health, in-process, after warm-up (microseconds)."""
+    env = app_env(DATABASE_URL="postgresql://bench@127.0.0.1:1/bench")
+    script = WARM_SCRIPT.format(
+        paths=[str(bundle.root), str(runtime)],
+        env={**env, "AWS_LAMBDA_FUNCTION_NAME": "bench"},
+        event=json.dumps(http_api_event("GET", "/health")),
+        n=samples,
+    )
+    result = subprocess.run(  # noqa: S603
+        [str(bundle.python), "-I", "-c", script], capture_output=True, text=True, check=True
+    )
+    return float(result.stdout)
+
+
+def importtime(bundle: Path, *, top: int = 20) -> str:
+    """``-X importtime`` of the API handler's init, from ``bundle``, as Lambda would run it:
+    the ``top`` modules by own time, and the total."""
+    from bench.lambda_emulator import ensure_runtime
+    from cdk.lambda_bundle import BOOTSTRAP_PATH, find_python
+
+    boot = BOOTSTRAP_PATH.format(paths=[str(bundle.resolve()), str(ensure_runtime())])
+    env = {
+        **app_env(DATABASE_URL="postgresql://bench@127.0.0.1:1/bench"),
+        "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9",  # so the import runs the handler's init
+        "AWS_LAMBDA_FUNCTION_NAME": "importtime",
+    }
+    result = subprocess.run(  # noqa: S603
+        [str(find_python()), "-I", "-X", "importtime", "-c", boot + "; import handlers.api"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    rows: list[tuple[int, int, str]] = []
+    for line in result.stderr.splitlines():
+        fields = line.removeprefix("import time:").split("|")
+        if len(fields) == 3 and fields[0].strip().isdigit():
+            rows.append((int(fields[0]), int(fields[1]), fields[2].rstrip()))
+    total = sum(own for own, _, _ in rows)
+    lines = [f"{'own ms':>8} {'cumul ms':>9}  module   (handlers.api init: {total / 1000:.0f} ms)"]
+    for own, cumulative, name in sorted(rows, reverse=True)[:top]:
+        lines.append(f"{own / 1000:8.1f} {cumulative / 1000:9.1f}  {name.strip()}")
+    return "\n".join(lines)
+
+
+def run(*, runs: int, db_runs: int) -> ColdStart:
+    with tempfile.TemporaryDirectory(prefix="coldstart-") as tmp:
+        workdir = Path(tmp)
+        app_bundle = build(FUNCTIONS["api"], workdir / "api")
+        baseline = build(baseline_spec(), workdir / "baseline")
+        env = app_env(DATABASE_URL="postgresql://bench@127.0.0.1:1/bench")
+        (app_init, app_first), (base_init, base_first) = measure_health(
+            [
+                Function(app_bundle.root, FUNCTIONS["api"].handler, env),
+                Function(baseline.root, "baseline.handler", {}),
+            ],
+            runs,
+        )
+        db_first = measure_db_first_request(app_bundle.root, db_runs, workdir)
+        from bench.lambda_emulator import ensure_runtime
+
+        warm = measure_warm(app_bundle, ensure_runtime())
+    return ColdStart(
+        app_init_ms=round(app_init, 1),
+        app_first_invoke_ms=round(app_first, 2),
+        baseline_init_ms=round(base_init, 1),
+        baseline_first_invoke_ms=round(base_first, 2),
+        ratio=round((app_init + app_first) / (base_init + base_first), 3),
+        app_db_first_request_ms=round(db_first, 1),
+        bundle_mb=round(app_bundle.size.total_mb, 1),
+        warm_invoke_p50_us=round(warm, 1),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench coldstart", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--local", action="store_true", help="measure on this machine (the only mode so far)"
+    )
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--db-runs", type=int, default=10)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--importtime", type=Path, metavar="BUNDLE", help="only print the handler's import profile"
+    )
+    args = parser.parse_args(argv)
+    if args.importtime is not None:
+        sys.stdout.write(importtime(args.importtime) + "\n")
+        return 0
+    result = run(runs=args.runs, db_runs=args.db_runs)
+    if args.json:
+        sys.stdout.write(json.dumps(asdict(result)) + "\n")
+    else:
+        for key, value in asdict(result).items():
+            sys.stdout.write(f"{key:28} {value}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

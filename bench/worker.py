@@ -1,0 +1,213 @@
+"""Worker throughput against a raw boto3 receive/delete loop, same queue server, same run.
+
+    python -m bench.worker [--messages 400] [--json]
+
+Both sides drain the same number of messages from a fresh moto SQS queue; the worker also
+claims, runs (a zero-second ``sleep`` job) and records each job in PostgreSQL. Reported:
+messages/s for each and the ratio (raw ÷ worker: the worker's overhead factor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+
+@dataclass(frozen=True)
+class WorkerBench:
+    messages: int
+    concurrency: int
+    raw_msgs_per_s: float
+    worker_msgs_per_s: float
+    ratio: float
+    rounds: int
+
+
+def _raw_drain(sqs: Any, queue_url: str, total: int, concurrency: int) -> float:
+    """The baseline: receive up to 10, delete each (``concurrency`` deletes at a time)."""
+    done = 0
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        while done < total:
+            messages = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=min(10, concurrency), WaitTimeSeconds=1
+            ).get("Messages", [])
+            list(
+                pool.map(
+                    lambda m: sqs.delete_message(
+                        QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"]
+                    ),
+                    messages,
+                )
+            )
+            done += len(messages)
+    return total / (time.perf_counter() - started)
+
+
+def _wait_for_port(port: int, within_s: float = 20) -> None:
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _send_all(sqs: Any, queue_url: str, bodies: list[str]) -> None:
+    for start in range(0, len(bodies), 10):
+        sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(i), "MessageBody": body}
+                for i, body in enumerate(bodies[start : start + 10])
+            ],
+        )
+
+
+async def _worker_drain(settings: Any, total: int) -> float:
+    from app.jobs.queue import job_message
+    from app.jobs.runner import JobRuntime
+    from app.jobs.worker import Worker
+
+    runtime = JobRuntime.from_settings(settings)
+    try:
+        job_ids = [uuid.uuid4() for _ in range(total)]
+        async with runtime.db.side_transaction() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO jobs (id, kind, input, status, attempts) "
+                    "SELECT id, 'sleep', '{\"seconds\": 0}', 'queued', 0"
+                    " FROM unnest(CAST(:ids AS uuid[])) AS id"
+                ),
+                {"ids": job_ids},
+            )
+        _send_all(runtime.aws.sqs, settings.jobs_queue_url, [job_message(j) for j in job_ids])
+        stop = asyncio.Event()
+        worker = Worker(runtime, wait_s=1)
+        started = time.perf_counter()
+        run = asyncio.create_task(worker.run(stop))
+        while worker.processed < total:  # noqa: ASYNC110  (a counter, not an event, to watch)
+            await asyncio.sleep(0.01)
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await run
+        async with runtime.db.sessions() as session:
+            succeeded = await session.scalar(
+                text("SELECT count(*) FROM jobs WHERE status = 'succeeded' AND attempts = 1")
+            )
+        assert succeeded == total, f"{succeeded} of {total} jobs succeeded exactly once"
+        return total / elapsed
+    finally:
+        await runtime.close()
+
+
+def run(*, messages: int, concurrency: int, rounds: int) -> WorkerBench:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    from app.config import Settings
+    from app.local.aws import free_port, provision
+    from app.local.postgres import database_url, start_postgres
+    from app.migrations import upgrade_head
+
+    with tempfile.TemporaryDirectory(prefix="trident-bench-") as tmp:
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(Path(tmp) / "run"))
+        server = start_postgres(Path(tmp) / "pg", cleanup_mode="delete")
+        port = free_port()
+        # SQS in its own process, as in the cloud: its CPU is not the worker's GIL.
+        moto = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_for_port(port)
+            url = database_url(server)
+            upgrade_head(url)
+            endpoint = f"http://127.0.0.1:{port}"
+            raw_rates: list[float] = []
+            worker_rates: list[float] = []
+            for round_no in range(rounds):
+                # Alternate the order so neither side always runs on a warmer server.
+                for side in ("raw", "worker") if round_no % 2 == 0 else ("worker", "raw"):
+                    local = provision(
+                        endpoint,
+                        region="us-east-1",
+                        bucket="bench",
+                        queue=f"bench-{side}-{round_no}",
+                        visibility_timeout_s=60,
+                    )
+                    settings = Settings(
+                        target="local",
+                        database_url=url,
+                        data_dir=Path(tmp) / "data",
+                        aws_endpoint_url=endpoint,
+                        jobs_queue_url=local.jobs_queue_url,
+                        jobs_dlq_url=local.dead_letter_queue_url,
+                        worker_concurrency=concurrency,
+                        log_level="WARNING",
+                    )
+                    if side == "raw":
+                        from app.aws import AwsClients
+
+                        sqs = AwsClients(settings).sqs
+                        _send_all(sqs, local.jobs_queue_url, ["{}"] * messages)
+                        raw_rates.append(
+                            _raw_drain(sqs, local.jobs_queue_url, messages, concurrency)
+                        )
+                    else:
+                        worker_rates.append(asyncio.run(_worker_drain(settings, messages)))
+        finally:
+            moto.terminate()
+            moto.wait(10)
+            server.cleanup()
+    raw = statistics.median(raw_rates)
+    worker = statistics.median(worker_rates)
+    return WorkerBench(
+        messages=messages,
+        concurrency=concurrency,
+        raw_msgs_per_s=round(raw, 1),
+        worker_msgs_per_s=round(worker, 1),
+        ratio=round(raw / worker, 3),
+        rounds=rounds,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.worker", description=__doc__)
+    parser.add_argument("--messages", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(messages=args.messages, concurrency=args.concurrency, rounds=args.rounds)
+    if args.json:
+        print(json.dumps(asdict(result)))  # noqa: T201
+    else:
+        print(  # noqa: T201
+            f"raw boto3 loop {result.raw_msgs_per_s} msg/s, worker {result.worker_msgs_per_s}"
+            f" msg/s, overhead {result.ratio}x ({result.messages} messages,"
+            f" concurrency {result.concurrency}, median of {result.rounds})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

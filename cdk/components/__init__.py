@@ -1,0 +1,1 @@
+"""Reusable constructs with typed keyword-only props; stacks compose them."""

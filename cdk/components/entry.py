@@ -1,0 +1,181 @@
+"""The public HTTPS entry point of a container target: an ALB, and CloudFront when needed.
+
+With a domain and an ACM certificate, the ALB is internet-facing with an HTTPS listener and
+plain HTTP redirects to it. Without them, the ALB is internal and a CloudFront distribution
+reaches it through a VPC origin: the https URL works out of the box, and the ALB is not on
+the internet at all (its security group admits only addresses inside the VPC, where the VPC
+origin's network interfaces live). Passwords and tokens never cross the internet in clear.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from constructs import Construct
+
+from cdk.components.nag import acknowledge
+from cdk.components.network import VPC_CIDR
+from cdk.components.storage import log_bucket
+
+# The app's own port in the container / on the instance (docker/gunicorn.conf.py).
+APP_PORT = 8000
+HEALTH_PATH = "/health"
+
+
+def add_web_targets(
+    listener: elbv2.ApplicationListener,
+    target: elbv2.IApplicationLoadBalancerTarget,
+    *,
+    graceful_timeout_s: int,
+) -> elbv2.ApplicationTargetGroup:
+    """Register the app's web tier: health on /health, a drain longer than Gunicorn's."""
+    return listener.add_targets(
+        "Web",
+        port=APP_PORT,
+        protocol=elbv2.ApplicationProtocol.HTTP,
+        targets=[target],
+        health_check=elbv2.HealthCheck(
+            path=HEALTH_PATH,
+            healthy_http_codes="200",
+            interval=Duration.seconds(15),
+            timeout=Duration.seconds(5),
+            healthy_threshold_count=2,
+            unhealthy_threshold_count=3,
+        ),
+        # Longer than Gunicorn's graceful timeout: requests in flight finish first.
+        deregistration_delay=Duration.seconds(graceful_timeout_s + 5),
+    )
+
+
+class PublicEntry(Construct):
+    """Exposes ``alb``, ``listener`` (attach targets to it), ``url`` and ``proxy_hops`` (how
+    many proxies append to X-Forwarded-For: the app's TRUSTED_PROXY_HOPS)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        domain_name: str | None,
+        certificate_arn: str | None,
+        target: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        logs_prefix = target
+        # ALB/CloudFront logs of this target only: it tears down with its own stack's policy.
+        self.logs_bucket = log_bucket(self, "AccessLogs")
+        logs_bucket = self.logs_bucket
+        direct = certificate_arn is not None
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "AlbSecurityGroup",
+            vpc=vpc,
+            description=f"Trident {logs_prefix} load balancer",
+            allow_all_outbound=False,
+        )
+        self.alb = elbv2.ApplicationLoadBalancer(
+            self,
+            "Alb",
+            vpc=vpc,
+            internet_facing=direct,
+            security_group=self.security_group,
+            vpc_subnets=ec2.SubnetSelection(
+                subnet_type=ec2.SubnetType.PUBLIC if direct else ec2.SubnetType.PRIVATE_WITH_EGRESS
+            ),
+            drop_invalid_header_fields=True,
+            idle_timeout=Duration.seconds(60),
+        )
+        acknowledge(
+            self.alb,
+            {
+                "AwsSolutions-ELB2": (
+                    "ALB access logs need the region's ELB log-delivery account at synth, "
+                    "which environment-agnostic stacks do not know. Every request is still "
+                    "logged: by the app (one JSON line each, CloudWatch Logs) and, in the "
+                    "default mode, by CloudFront into the access-log bucket."
+                )
+            },
+        )
+        self.distribution: cloudfront.Distribution | None = None
+        if direct:
+            # Settings require both together.
+            assert certificate_arn is not None
+            assert domain_name is not None
+            self.listener = self.alb.add_listener(
+                "Https",
+                port=443,
+                protocol=elbv2.ApplicationProtocol.HTTPS,
+                certificates=[elbv2.ListenerCertificate.from_arn(certificate_arn)],
+                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+                open=True,
+            )
+            self.alb.add_redirect(source_port=80, target_port=443)
+            self.url = f"https://{domain_name}"
+            self.proxy_hops = 1
+            acknowledge(
+                self.security_group,
+                {
+                    "AwsSolutions-EC23": (
+                        "The public entry point: 443 (and 80, which only redirects to 443) "
+                        "are open to the internet on purpose."
+                    )
+                },
+            )
+            return
+
+        self.listener = self.alb.add_listener(
+            "Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=False
+        )
+        self.security_group.add_ingress_rule(
+            ec2.Peer.ipv4(VPC_CIDR),
+            ec2.Port.tcp(80),
+            "CloudFront VPC origin (its network interfaces are in this VPC)",
+        )
+        self.distribution = cloudfront.Distribution(
+            self,
+            "Cdn",
+            comment=f"Trident {logs_prefix}: https in front of the internal ALB",
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origins.VpcOrigin.with_application_load_balancer(
+                    self.alb,
+                    protocol_policy=cloudfront.OriginProtocolPolicy.HTTP_ONLY,
+                    read_timeout=Duration.seconds(60),
+                    keepalive_timeout=Duration.seconds(60),
+                ),
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+                # An API: nothing cached at the edge; every header, cookie and query reaches
+                # the app (ETag/304 still work end to end).
+                cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+                origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+                compress=True,
+            ),
+            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            enable_logging=True,
+            log_bucket=logs_bucket,
+            log_file_prefix=f"{logs_prefix}-cloudfront/",
+        )
+        self.url = f"https://{self.distribution.distribution_domain_name}"
+        # CloudFront appends the client, the ALB appends CloudFront.
+        self.proxy_hops = 2
+        acknowledge(
+            self.distribution,
+            {
+                "AwsSolutions-CFR1": (
+                    "No geo restriction: the service is meant to be reachable worldwide."
+                ),
+                "AwsSolutions-CFR2": (
+                    "No WAF by default (a web ACL costs $5/month + per request); the app "
+                    "rate-limits logins and registrations itself. Attach one for production."
+                ),
+                "AwsSolutions-CFR4": (
+                    "The default *.cloudfront.net certificate cannot be pinned to TLS 1.2; "
+                    "set fargate/ec2_domain_name + certificate_arn for a custom policy."
+                ),
+            },
+        )

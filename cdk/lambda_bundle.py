@@ -1,0 +1,619 @@
+"""Build a Lambda deployment package: ``python -m cdk.lambda_bundle --function api --out DIR``.
+
+What CDK's local bundling runs, and what ``make lambda-bundle`` runs. No ``aws_cdk`` import
+here: this is a plain command, usable with or without CDK.
+
+- Dependencies: the pins in ``requirements.lock`` that the function needs (the lock's
+  ``# via`` graph walked from our top-level requirements, less those the function never
+  imports), installed with ``--no-deps`` for the runtime's platform and Python version.
+  boto3 and its dependencies stay out (the runtime ships them) unless ``--own-boto3``.
+- Stripped: tests, docs, C/Cython sources, type stubs, console scripts, dist-info churn.
+- Bytecode compiled by an interpreter of the runtime's version, with unchecked-hash
+  invalidation (timestamps are meaningless in a zip; Lambda's read-only /var/task would
+  otherwise recompile everything on every cold start), then checked.
+- A deterministic zip beside the directory (sorted entries, fixed timestamps and modes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LOCK = REPO / "requirements.lock"
+PYPROJECT_ROOT = "trident (pyproject.toml)"
+DEFAULT_PYTHON = "3.12"
+TASK_ROOT = "/var/task"  # where Lambda unpacks the code: the path tracebacks show
+GOAL_MB = 40.0
+
+PLATFORMS = {
+    # manylinux2014 alone makes pip settle for older releases (asyncpg 0.30, not 0.32).
+    "x86_64": ("manylinux_2_28_x86_64", "manylinux2014_x86_64"),
+    "arm64": ("manylinux_2_28_aarch64", "manylinux2014_aarch64"),
+}
+
+# The Lambda Python runtime ships these (boto3 and everything it pulls in).
+RUNTIME_PROVIDED = frozenset({"boto3"})
+# Only the containers run a server or scrape Prometheus. dnspython serves email-validator's
+# deliverability check (DNS lookups), which pydantic's EmailStr never asks for.
+SERVER_ONLY = frozenset({"uvicorn", "gunicorn", "uvicorn-worker", "prometheus-client"})
+NEVER_IMPORTED = frozenset({"dnspython"})
+
+# Parts of dependencies that none of our imports reach (the post-build import check and the
+# emulator tests would say otherwise). About 9 MB: what keeps the API bundle under 40 MB.
+_POWERTOOLS_UNUSED = tuple(
+    f"aws_lambda_powertools/{part}"
+    for part in (
+        "event_handler",
+        "utilities/auth_alpha",
+        "utilities/circuit_breaker",
+        "utilities/data_masking",
+        "utilities/feature_flags",
+        "utilities/idempotency",
+        "utilities/kafka",
+        "utilities/parameters",
+        "utilities/streaming",
+        "utilities/validation",
+    )
+)
+_TEST_SUPPORT = ("sqlalchemy/testing", "sqlalchemy/ext/mypy", "asyncpg/_testbase")
+# Alembic's DDL layer imports every dialect; the API and the worker only speak PostgreSQL.
+_OTHER_DIALECTS = tuple(
+    f"sqlalchemy/dialects/{name}" for name in ("mssql", "mysql", "oracle", "sqlite")
+)
+
+_STRIP_DIRS = frozenset({"tests", "test", "docs", "doc", "examples", "benchmarks", "__pycache__"})
+_STRIP_SUFFIXES = (".pyi", ".pyx", ".pxd", ".pxi", ".c", ".h", ".cpp", ".hpp")
+_STRIP_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class BundleError(RuntimeError):
+    """The bundle cannot be built as asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What goes into one function's package."""
+
+    name: str
+    handler: str
+    drop: frozenset[str] = frozenset()  # requirements the function never imports
+    prune: tuple[str, ...] = ()  # installed paths to remove
+    sources: tuple[str, ...] = ("app", "handlers")  # repo paths copied as they are
+    exclude: tuple[str, ...] = ()  # repo paths left out of ``sources``
+    extra_files: Mapping[str, str] = field(default_factory=dict)  # path -> text
+    requirements: tuple[str, ...] | None = None  # explicit pins instead of the lock walk
+
+
+_API = Spec(
+    name="api",
+    handler="handlers.api.handler",
+    drop=SERVER_ONLY | NEVER_IMPORTED | {"alembic"},
+    prune=_TEST_SUPPORT + _OTHER_DIALECTS + _POWERTOOLS_UNUSED,
+    exclude=("app/local", "app/migrations"),
+)
+FUNCTIONS: dict[str, Spec] = {
+    "api": _API,
+    # The same files as the API's (the handler differs): CDK may well share one asset.
+    "jobs": replace(_API, name="jobs", handler="handlers.jobs.handler"),
+    "migrate": Spec(
+        name="migrate",
+        handler="handlers.migrate.handler",
+        drop=SERVER_ONLY | NEVER_IMPORTED,
+        prune=_TEST_SUPPORT + _POWERTOOLS_UNUSED,
+        exclude=("app/local",),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Locked:
+    version: str
+    parents: frozenset[str]
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_lock(path: Path = LOCK) -> dict[str, Locked]:
+    """Pins and their ``# via`` parents from a pip-compile lock file."""
+    pins: dict[str, str] = {}
+    parents: dict[str, set[str]] = {}
+    current: str | None = None
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if not raw.startswith((" ", "#")):
+            name, _, version = line.partition("==")
+            current = normalize(name.split("[")[0])
+            pins[current] = version.split()[0]
+            parents[current] = set()
+            continue
+        if current is None:
+            continue
+        via = line.lstrip("#").strip()
+        if via.startswith("via "):
+            via = via[4:]
+        if via and via != "via":
+            parents[current].add(via if via == PYPROJECT_ROOT else normalize(via))
+    return {name: Locked(pins[name], frozenset(parents[name])) for name in pins}
+
+
+def requirements_for(
+    lock: Mapping[str, Locked],
+    *,
+    drop: Iterable[str] = (),
+    own_boto3: bool = False,
+    roots: Iterable[str] | None = None,
+) -> list[str]:
+    """Pins reachable from ``roots`` (default: our top-level requirements) once ``drop`` is
+    cut off."""
+    dropped = {normalize(name) for name in drop}
+    if not own_boto3:
+        dropped |= RUNTIME_PROVIDED
+    if roots is None:
+        roots = (name for name, pin in lock.items() if PYPROJECT_ROOT in pin.parents)
+    needed = {normalize(name) for name in roots} - dropped
+    grew = True
+    while grew:
+        grew = False
+        for name, pin in lock.items():
+            if name not in needed and name not in dropped and pin.parents & needed:
+                needed.add(name)
+                grew = True
+    return [f"{name}=={lock[name].version}" for name in sorted(needed)]
+
+
+def _run(
+    args: Sequence[str], env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(  # noqa: S603  (fixed argument lists, no shell)
+        list(args), capture_output=True, text=True, check=False, env=env
+    )
+    if result.returncode != 0:
+        output = result.stdout + result.stderr
+        raise BundleError(f"{' '.join(args[:4])} ... failed ({result.returncode}):\n{output}")
+    return result
+
+
+def pip_install(
+    requirements: Sequence[str], target: Path, *, arch: str, python_version: str
+) -> None:
+    """Wheels only, for the runtime's platform and Python, exactly the pins given."""
+    if not requirements:
+        return
+    platforms = [arg for tag in PLATFORMS[arch] for arg in ("--platform", tag)]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.write("\n".join(requirements) + "\n")
+    try:
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--no-compile",
+                "--only-binary=:all:",
+                *platforms,
+                "--python-version",
+                python_version,
+                "--implementation",
+                "cp",
+                "--target",
+                str(target),
+                "-r",
+                handle.name,
+            ]
+        )
+    finally:
+        os.unlink(handle.name)
+    # Console scripts carry this machine's interpreter path in their shebang.
+    shutil.rmtree(target / "bin", ignore_errors=True)
+
+
+def strip_debug_symbols(root: Path) -> int:
+    """``strip --strip-debug`` every extension module: several wheels (asyncpg, SQLAlchemy's
+    Cython parts) ship DWARF that triples their size and is never read at run time. Returns
+    how many files were stripped (0 without binutils, which only costs size)."""
+    tool = shutil.which("strip")
+    libraries = sorted(str(path) for path in root.rglob("*.so*") if path.is_file())
+    if tool is None or not libraries:
+        return 0
+    _run([tool, "--strip-debug", *libraries])
+    return len(libraries)
+
+
+def strip(root: Path, prune: Iterable[str] = ()) -> None:
+    """Drop what no import needs. Top-level entries are never removed wholesale."""
+    for part in prune:
+        target = root / part
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    for path in sorted(root.rglob("*"), reverse=True):
+        if not path.exists() or path.parent == root:
+            continue
+        if path.is_dir() and path.name in _STRIP_DIRS:
+            shutil.rmtree(path)
+        elif path.is_file() and (
+            path.suffix in _STRIP_SUFFIXES
+            or (path.parent.name.endswith(".dist-info") and path.name in _STRIP_DIST_INFO)
+        ):
+            path.unlink()
+
+
+def copy_sources(spec: Spec, out: Path, repo: Path = REPO) -> None:
+    excluded = {(repo / item).resolve() for item in spec.exclude}
+    for source in spec.sources:
+        base = repo / source
+        for path in sorted(base.rglob("*")):
+            if (
+                path.is_dir()
+                or "__pycache__" in path.parts
+                or path.suffix == ".pyc"
+                or any(path.resolve().is_relative_to(ex) for ex in excluded)
+            ):
+                continue
+            dest = out / path.relative_to(repo)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+    for name, text in spec.extra_files.items():
+        dest = out / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(text)
+
+
+def _version_of(python: str) -> tuple[str, str] | None:
+    """(major.minor, real executable) of a candidate interpreter, or None if it does not run."""
+    try:
+        result = subprocess.run(  # noqa: S603
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2], sys.executable)"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except OSError:
+        return None
+    if result.returncode != 0 or not result.stdout.strip():
+        return None
+    version, _, executable = result.stdout.strip().partition(" ")
+    return version, executable
+
+
+def _pyenv_candidates(version: str) -> list[str]:
+    pyenv = shutil.which("pyenv")
+    if pyenv is None:
+        return []
+    root = subprocess.run(  # noqa: S603
+        [pyenv, "root"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if not root:
+        return []
+    found = sorted(
+        Path(root, "versions").glob(f"{version}.*/bin/python{version}"),
+        key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parent.parent.name.split(".")],
+        reverse=True,
+    )
+    return [str(path) for path in found]
+
+
+def find_python(version: str = DEFAULT_PYTHON) -> Path:
+    """The real interpreter (not a pyenv shim) of the runtime's exact minor version."""
+    candidates: list[str] = []
+    if env := os.environ.get("LAMBDA_PYTHON"):
+        candidates.append(env)
+    if on_path := shutil.which(f"python{version}"):
+        candidates.append(on_path)
+    candidates += _pyenv_candidates(version)
+    for candidate in candidates:
+        found = _version_of(candidate)
+        if found and found[0] == version:
+            return Path(found[1])
+    raise BundleError(
+        f"no Python {version} interpreter found (tried LAMBDA_PYTHON, python{version} on PATH, "
+        f"pyenv). Install one (`pyenv install {version}`) or set LAMBDA_PYTHON; a bundle "
+        "without bytecode of the runtime's version cold-starts about 3x slower, so none is built."
+    )
+
+
+def compile_bytecode(root: Path, python: Path) -> None:
+    """Unchecked-hash .pyc files whose code objects name /var/task paths, as on Lambda.
+
+    One process, fixed hash seed: marshal's output depends on the compiling process's
+    state (reference counts, set order), so parallel workers make the bytes vary.
+    """
+    _run(
+        [
+            str(python),
+            "-s",  # not -I, which would ignore PYTHONHASHSEED; the environment is ours
+            "-m",
+            "compileall",
+            "-q",
+            "--invalidation-mode",
+            "unchecked-hash",
+            "-s",
+            str(root),
+            "-p",
+            TASK_ROOT,
+            str(root),
+        ],
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONHASHSEED": "0"},
+    )
+
+
+def bytecode_identity(python: Path) -> tuple[bytes, str]:
+    """(magic number, cache tag) of ``python``: what its .pyc files must carry and be named."""
+    code = (
+        "import importlib.util, sys; "
+        "print(importlib.util.MAGIC_NUMBER.hex(), sys.implementation.cache_tag)"
+    )
+    magic, tag = _run([str(python), "-I", "-c", code]).stdout.split()
+    return bytes.fromhex(magic), tag
+
+
+def check_bytecode(root: Path, python: Path) -> list[str]:
+    """Every .py has a .pyc for ``python``'s version, hash-based and never checked at import."""
+    magic, tag = bytecode_identity(python)
+    problems: list[str] = []
+    for source in sorted(root.rglob("*.py")):
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        if not pyc.exists():
+            problems.append(f"missing {pyc.relative_to(root)}")
+            continue
+        header = pyc.read_bytes()[:8]
+        if header[:4] != magic:
+            problems.append(f"wrong magic in {pyc.relative_to(root)}")
+        elif int.from_bytes(header[4:8], "little") != 0b01:  # hash-based, unchecked
+            problems.append(f"not unchecked-hash: {pyc.relative_to(root)}")
+    return problems
+
+
+# The interpreter's own site-packages stay off sys.path: only the bundle (and whatever the
+# caller adds, as Lambda adds /var/runtime) may satisfy an import.
+BOOTSTRAP_PATH = (
+    "import sys; sys.path[:] = {paths!r} + [p for p in sys.path if p and 'site-packages' not in p]"
+)
+
+
+def app_modules(root: Path, handler_module: str) -> list[str]:
+    """The handler's module and every module of ``app`` in the bundle: importing them all
+    proves that each import at module level finds its dependency in the bundle."""
+    modules = [handler_module]
+    for path in sorted((root / "app").rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__main__" or (
+            parts[:2] == ["app", "migrations"] and parts[2:] != ["__init__"]
+        ):
+            continue  # scripts, and Alembic's env (importing it runs the migrations)
+        if parts[-1] == "__init__":
+            parts.pop()
+        modules.append(".".join(parts))
+    return modules
+
+
+def check_imports(
+    root: Path, python: Path, modules: Sequence[str], env: Mapping[str, str]
+) -> list[str]:
+    """Import ``modules`` from the bundle alone under ``python -v``: each must import, and
+    every bundle module must load from its .pyc (a stale or missing one shows as a code
+    object built from source)."""
+    code = BOOTSTRAP_PATH.format(paths=[str(root)])
+    code += f"; import importlib; [importlib.import_module(m) for m in {list(modules)!r}]"
+    result = subprocess.run(  # noqa: S603
+        [str(python), "-I", "-v", "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        check=False,
+    )
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.splitlines()[-15:])
+        return [f"importing the bundle's modules failed:\n{tail}"]
+    prefix = str(root)
+    problems = []
+    for line in result.stderr.splitlines():
+        if "bytecode is stale" in line or (
+            line.startswith("# code object from ")
+            and prefix in line
+            and not line.rstrip("'").endswith(".pyc")
+        ):
+            problems.append(line)
+    return problems
+
+
+def write_zip(root: Path, dest: Path) -> str:
+    """Same files in, same bytes out: sorted names, fixed dates and modes. Returns sha256."""
+    files = sorted(
+        (p for p in root.rglob("*") if p.is_file()), key=lambda p: p.relative_to(root).as_posix()
+    )
+    tmp = dest.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for path in files:
+            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), date_time=_EPOCH)
+            mode = 0o755 if path.stat().st_mode & stat.S_IXUSR else 0o644
+            info.external_attr = (stat.S_IFREG | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, whatever the build host
+            archive.writestr(info, path.read_bytes())
+    tmp.replace(dest)
+    return hashlib.sha256(dest.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SizeReport:
+    total_bytes: int
+    packages: list[tuple[str, int]]  # largest first
+
+    @property
+    def total_mb(self) -> float:
+        return self.total_bytes / 1_000_000
+
+
+def size_report(root: Path) -> SizeReport:
+    sizes: dict[str, int] = {}
+    for path in root.rglob("*"):
+        if path.is_file():
+            top = path.relative_to(root).parts[0]
+            if top.endswith(".dist-info"):
+                top = "*.dist-info"
+            elif top.endswith((".py", ".so")):
+                top = top.split(".")[0]
+            sizes[top] = sizes.get(top, 0) + path.stat().st_size
+    ranked = sorted(sizes.items(), key=lambda item: (-item[1], item[0]))
+    return SizeReport(total_bytes=sum(sizes.values()), packages=ranked)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    spec: Spec
+    root: Path
+    zip_path: Path | None
+    sha256: str | None
+    size: SizeReport
+    python: Path
+    requirements: list[str]
+
+    def describe(self) -> str:
+        mb = self.size.total_mb
+        verdict = "ok" if mb <= GOAL_MB else "OVER"
+        lines = [
+            f"bundle {self.spec.name} ({self.spec.handler}): {mb:.1f} MB unzipped "
+            f"(goal <= {GOAL_MB:.0f} MB: {verdict}), bytecode by {self.python}",
+        ]
+        if self.zip_path is not None:
+            zipped = self.zip_path.stat().st_size / 1_000_000
+            lines.append(f"  zip {self.zip_path} {zipped:.1f} MB sha256 {self.sha256}")
+        lines.append("  ten largest:")
+        lines += [
+            f"    {name:<28} {size / 1_000_000:6.2f} MB" for name, size in self.size.packages[:10]
+        ]
+        return "\n".join(lines)
+
+
+def _prepare_out(out: Path) -> None:
+    if out.exists() and any(out.iterdir()):
+        # Never wipe a directory we did not make (a typo in --out must not cost anyone data).
+        if not any(out.glob("*.dist-info")) and not (out / "handlers").is_dir():
+            raise BundleError(
+                f"{out} is not empty and does not look like a bundle; refusing to wipe it"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def build(
+    spec: Spec,
+    out: Path,
+    *,
+    arch: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON,
+    own_boto3: bool = False,
+    zip_path: Path | None = None,
+    check_env: Mapping[str, str] | None = None,
+    repo: Path = REPO,
+) -> Bundle:
+    """Build ``spec`` into ``out`` (emptied first); zip it to ``zip_path`` if given.
+
+    ``check_env`` is the environment the post-build import check runs the handler
+    module with (its init must succeed from the bundle alone); None skips that check.
+    """
+    if arch not in PLATFORMS:
+        raise BundleError(f"unknown arch {arch!r}; one of {', '.join(PLATFORMS)}")
+    python = find_python(python_version)
+    requirements = (
+        list(spec.requirements)
+        if spec.requirements is not None
+        else requirements_for(
+            read_lock(repo / "requirements.lock"), drop=spec.drop, own_boto3=own_boto3
+        )
+    )
+    out = out.resolve()
+    _prepare_out(out)
+    pip_install(requirements, out, arch=arch, python_version=python_version)
+    strip(out, spec.prune)
+    strip_debug_symbols(out)
+    copy_sources(spec, out, repo)
+    compile_bytecode(out, python)
+    problems = check_bytecode(out, python)
+    if check_env is not None and not problems:
+        modules = app_modules(out, spec.handler.rpartition(".")[0])
+        problems = check_imports(out, python, modules, check_env)
+    if problems:
+        raise BundleError("bytecode check failed:\n  " + "\n  ".join(problems[:20]))
+    sha = write_zip(out, zip_path) if zip_path is not None else None
+    return Bundle(spec, out, zip_path, sha, size_report(out), python, requirements)
+
+
+# Enough for each handler module's init to run (settings validate; nothing connects).
+CHECK_ENV = {
+    "TARGET": "lambda",
+    "DATABASE_URL": "postgresql://check@127.0.0.1:1/check",
+    "JWT_SIGNING_KEYS": '{"check": "' + "c" * 40 + '"}',
+    "JOBS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/check",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_LAMBDA_FUNCTION_NAME": "bundle-check",
+    "POWERTOOLS_METRICS_NAMESPACE": "Trident",
+    "LOG_LEVEL": "WARNING",
+    "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9",  # handlers.api then runs its init as on Lambda
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m cdk.lambda_bundle", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--function", required=True, choices=sorted(FUNCTIONS))
+    parser.add_argument("--out", required=True, type=Path, help="bundle directory (emptied first)")
+    parser.add_argument("--arch", default="x86_64", choices=sorted(PLATFORMS))
+    parser.add_argument("--python-version", default=DEFAULT_PYTHON)
+    parser.add_argument(
+        "--own-boto3", action="store_true", help="bundle boto3 instead of the runtime's"
+    )
+    parser.add_argument(
+        "--no-zip", action="store_true", help="only the directory (CDK zips it itself)"
+    )
+    parser.add_argument(
+        "--no-import-check", action="store_true", help="skip the python -v import check"
+    )
+    args = parser.parse_args(argv)
+    out: Path = args.out
+    zip_path = None if args.no_zip else out.resolve().with_name(out.resolve().name + ".zip")
+    try:
+        bundle = build(
+            FUNCTIONS[args.function],
+            out,
+            arch=args.arch,
+            python_version=args.python_version,
+            own_boto3=args.own_boto3,
+            zip_path=zip_path,
+            check_env=None if args.no_import_check else CHECK_ENV,
+        )
+    except BundleError as exc:
+        sys.stderr.write(f"lambda_bundle: {exc}\n")
+        return 1
+    sys.stdout.write(bundle.describe() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,290 @@
+"""Deployment settings: per-target sizing with defaults, each overridable by CDK context.
+
+``npx cdk deploy -c lambda_memory=1536 -c ec2_instance_type=c6i.xlarge`` (or a ``context``
+block in cdk.json). Every knob is a field below; the context key is the field name. The README's
+"Deploy to AWS" section lists them all. Nothing here imports ``app``: the few values the app
+also reads (CORS origins, queue redrive) are passed to it as the same-named environment
+variables (CORS_ORIGINS, JOBS_MAX_RECEIVE_COUNT, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any, get_args, get_origin, get_type_hints
+
+TARGETS = ("lambda", "fargate", "ec2")
+
+# vCPUs by instance size suffix (c6i, m6i, t3, ...): sizes Gunicorn workers and the budget.
+_VCPUS = {"nano": 2, "micro": 2, "small": 2, "medium": 2, "large": 2, "xlarge": 4}
+
+# A sensible max_connections per RDS instance size (RDS's own default is memory / 9.5 MB).
+_MAX_CONNECTIONS = {
+    "micro": 80,
+    "small": 180,
+    "medium": 400,
+    "large": 800,
+    "xlarge": 1600,
+    "2xlarge": 3200,
+}
+
+# Connections the budget keeps free: superuser_reserved_connections (3), RDS's own
+# monitoring (≈ 2), the migration run (1) and a psql session for an operator.
+RESERVED_CONNECTIONS = 8
+
+
+class SettingsError(ValueError):
+    """A context value is unknown, malformed, or the sizing does not fit the database."""
+
+
+def instance_vcpus(instance_type: str) -> int:
+    """vCPUs of an EC2 instance type like ``c6i.large`` or ``m6i.2xlarge``."""
+    size = instance_type.split(".")[-1]
+    if size in _VCPUS:
+        return _VCPUS[size]
+    match = re.fullmatch(r"(\d+)xlarge", size)
+    if not match:
+        raise SettingsError(f"cannot tell the vCPUs of instance type {instance_type!r}")
+    return 4 * int(match.group(1))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploySettings:
+    """All knobs, flat, so that each one is a single ``-c name=value``."""
+
+    # Which target stacks the app synthesizes (and the connection budget counts).
+    targets: tuple[str, ...] = TARGETS
+    # Prefix of stack names: Trident-Shared, Trident-Lambda, ...
+    stack_prefix: str = "Trident"
+
+    # --- network
+    nat_gateways: int = 1
+    sqs_endpoint: bool = False
+
+    # --- database (RDS for PostgreSQL; 16 matches the local server and RDS Proxy)
+    db_postgres_version: str = "16"
+    db_instance_class: str = "t4g.small"
+    db_allocated_storage_gb: int = 20
+    db_max_allocated_storage_gb: int = 100
+    db_max_connections: int | None = None  # default from the instance size
+    db_multi_az: bool = False
+    db_deletion_protection: bool = True
+    db_backup_retention_days: int = 7
+    db_name: str = "trident"
+    db_username: str = "trident"
+
+    # --- storage, queue, app settings shared by every target
+    # The app's FILES_CORS_ORIGINS: origins the bucket lets POST uploads and GET downloads.
+    # "*" by default: the presigned signature is the authorization (no credentials are sent).
+    files_cors_origins: tuple[str, ...] = ("*",)
+    # The app's CORS_ORIGINS (the API's own CORS); empty: the upload page is same-origin.
+    cors_origins: tuple[str, ...] = ()
+    jobs_max_receive_count: int = 5
+    jobs_lease_s: int = 60
+    jobs_visibility_timeout_s: int = 120
+    log_level: str = "INFO"
+    log_retention_days: int = 30
+    docs_enabled: bool = False
+    alarm_email: str | None = None
+
+    # --- Lambda target
+    lambda_memory: int = 1024
+    lambda_architecture: str = "x86_64"
+    lambda_snapstart: bool = False
+    lambda_reserved_concurrency: int | None = None
+    lambda_timeout_s: int = 29
+    jobs_lambda_memory: int = 1024
+    jobs_batch_size: int = 10
+    jobs_batching_window_s: int = 0
+    jobs_max_concurrency: int = 5
+    api_throttle_rate: int = 200
+    api_throttle_burst: int = 400
+    # Share of max_connections RDS Proxy may open to the database.
+    proxy_max_connections_percent: int = 40
+
+    # --- Fargate target
+    fargate_cpu: int = 1024
+    fargate_memory: int = 2048
+    fargate_web_workers: int = 2
+    fargate_min_tasks: int = 1
+    fargate_max_tasks: int = 4
+    fargate_worker_cpu: int = 512
+    fargate_worker_memory: int = 1024
+    fargate_worker_min_tasks: int = 1
+    fargate_worker_max_tasks: int = 2
+    fargate_architecture: str = "x86_64"
+    fargate_db_pool_size: int = 3
+    fargate_db_max_overflow: int = 2
+    fargate_domain_name: str | None = None
+    fargate_certificate_arn: str | None = None
+
+    # --- EC2 target
+    ec2_instance_type: str = "c6i.large"
+    ec2_min_instances: int = 1
+    ec2_max_instances: int = 3
+    ec2_web_workers: int | None = None  # default: one per vCPU
+    ec2_db_pool_size: int = 3
+    ec2_db_max_overflow: int = 2
+    ec2_domain_name: str | None = None
+    ec2_certificate_arn: str | None = None
+
+    # --- shared by the container targets
+    worker_concurrency: int = 4
+    # Gunicorn's graceful_timeout (docker/gunicorn.conf.py); the ALB waits longer on deregistration.
+    graceful_timeout_s: int = 30
+    cpu_target_percent: int = 60
+    requests_per_target: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.nat_gateways < 1:
+            raise SettingsError("nat_gateways must be >= 1: functions and tasks reach AWS APIs")
+        unknown = set(self.targets) - set(TARGETS)
+        if unknown:
+            raise SettingsError(f"targets: unknown {sorted(unknown)}; choose from {TARGETS}")
+        for name in ("lambda_architecture", "fargate_architecture"):
+            if getattr(self, name) not in ("x86_64", "arm64"):
+                raise SettingsError(f"{name} must be x86_64 or arm64")
+        if self.jobs_visibility_timeout_s < self.jobs_lease_s:
+            raise SettingsError("jobs_visibility_timeout_s must be >= jobs_lease_s")
+        if self.jobs_max_concurrency < 2:
+            raise SettingsError("jobs_max_concurrency must be >= 2 (an SQS event source minimum)")
+        if not 1 <= self.proxy_max_connections_percent <= 100:
+            raise SettingsError("proxy_max_connections_percent must be within 1..100")
+        for name in ("cors_origins", "files_cors_origins"):
+            origins = getattr(self, name)
+            if "*" in origins and len(origins) > 1:
+                raise SettingsError(f"{name}: '*' cannot be combined with other origins")
+        if self.ec2_max_instances < 2 or self.ec2_min_instances > self.ec2_max_instances:
+            # A rolling update keeps one instance serving while it replaces another.
+            raise SettingsError("ec2_max_instances must be >= 2 and >= ec2_min_instances")
+        for target in ("fargate", "ec2"):
+            domain = getattr(self, f"{target}_domain_name")
+            cert = getattr(self, f"{target}_certificate_arn")
+            if bool(domain) != bool(cert):
+                raise SettingsError(
+                    f"{target}_domain_name and {target}_certificate_arn go together"
+                )
+
+    # --- derived values
+
+    @property
+    def max_connections(self) -> int:
+        if self.db_max_connections is not None:
+            return self.db_max_connections
+        size = self.db_instance_class.split(".")[-1]
+        return _MAX_CONNECTIONS.get(size, 100)
+
+    @property
+    def ec2_workers(self) -> int:
+        return self.ec2_web_workers or instance_vcpus(self.ec2_instance_type)
+
+    @property
+    def lambda_jobs_timeout_s(self) -> int:
+        # A Lambda job must finish (or extend) before its message becomes visible again.
+        return min(self.jobs_visibility_timeout_s, 900)
+
+    @property
+    def worker_pool_size(self) -> int:
+        # One connection per concurrent job, plus one for the sweep and DLQ check.
+        return self.worker_concurrency + 1
+
+    def connection_budget(self) -> dict[str, int]:
+        """Worst-case database connections per consumer, for the targets synthesized."""
+        budget: dict[str, int] = {"reserved": RESERVED_CONNECTIONS}
+        if "lambda" in self.targets:
+            budget["lambda (RDS Proxy)"] = (
+                self.max_connections * self.proxy_max_connections_percent // 100
+            )
+        if "fargate" in self.targets:
+            per_process = self.fargate_db_pool_size + self.fargate_db_max_overflow
+            budget["fargate web"] = self.fargate_max_tasks * self.fargate_web_workers * per_process
+            budget["fargate worker"] = self.fargate_worker_max_tasks * self.worker_pool_size
+        if "ec2" in self.targets:
+            per_process = self.ec2_db_pool_size + self.ec2_db_max_overflow
+            budget["ec2 web"] = self.ec2_max_instances * self.ec2_workers * per_process
+            budget["ec2 worker"] = self.ec2_max_instances * self.worker_pool_size
+        return budget
+
+    def check_connection_budget(self) -> None:
+        budget = self.connection_budget()
+        total = sum(budget.values())
+        if total > self.max_connections:
+            parts = ", ".join(f"{name} {count}" for name, count in budget.items())
+            raise SettingsError(
+                f"connection budget exceeded: the targets can open {total} database connections "
+                f"({parts}) but max_connections is {self.max_connections} "
+                f"(db_instance_class {self.db_instance_class}). Lower max tasks/instances, "
+                "workers or pool sizes, lower proxy_max_connections_percent, deploy fewer "
+                "targets (-c targets=...), or raise db_max_connections / db_instance_class."
+            )
+
+    def bucket_cors_rules(self) -> list[dict[str, Any]]:
+        """Bucket CORS from ``files_cors_origins`` (the app's FILES_CORS_ORIGINS).
+
+        The same rule as ``app.files.cors.bucket_cors_rules``, which the local moto bucket
+        uses; cdk never imports app, so it is restated here (tests/cdk compares the two).
+        """
+        if not self.files_cors_origins:
+            return []
+        return [
+            {
+                "allowed_origins": list(self.files_cors_origins),
+                "allowed_methods": ["POST", "GET", "HEAD"],
+                "allowed_headers": ["*"],
+                "exposed_headers": ["ETag", "Location"],
+                "max_age": 3000,
+            }
+        ]
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> DeploySettings:
+        """Build from CDK context (``node.try_get_context``): strings from ``-c`` are parsed."""
+        values: dict[str, Any] = {}
+        hints = get_type_hints(cls)
+        for spec in fields(cls):
+            raw = get(spec.name)
+            if raw is None:
+                continue
+            values[spec.name] = _coerce(spec.name, raw, hints[spec.name])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> DeploySettings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, raw: Any, hint: Any) -> Any:
+    """Parse a context value (a string from ``-c``, or JSON from cdk.json) into the field's type."""
+    args = [arg for arg in get_args(hint) if arg is not type(None)]
+    optional = type(None) in get_args(hint)
+    base = get_origin(hint) or hint
+    if optional:
+        base = get_origin(args[0]) or args[0]
+    text = raw.strip() if isinstance(raw, str) else raw
+    try:
+        if optional and text in ("", "none", "null"):
+            return None
+        if base is tuple:
+            if isinstance(text, str):
+                text = json.loads(text) if text.startswith("[") else text.split(",")
+            return tuple(str(item).strip() for item in text if str(item).strip())
+        if base is bool:
+            if isinstance(text, bool):
+                return text
+            lowered = str(text).lower()
+            if lowered not in _BOOLEANS:
+                raise ValueError(text)
+            return _BOOLEANS[lowered]
+        if base is int:
+            if isinstance(text, bool):
+                raise ValueError(text)
+            return int(text)
+        return str(text)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"context {name}={raw!r} is not a valid {hint}") from exc
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True}
+_BOOLEANS |= {"false": False, "0": False, "no": False, "off": False}

@@ -1,0 +1,1 @@
+"""Stacks only compose components, grant, and output."""

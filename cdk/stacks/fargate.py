@@ -1,0 +1,86 @@
+"""Trident-Fargate: the container image as a web service and a worker, behind HTTPS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_ecs as ecs
+from constructs import Construct
+
+from cdk.components.app_env import app_environment
+from cdk.components.container_api import FargateApp, app_image
+from cdk.components.entry import PublicEntry
+from cdk.stacks.shared import SharedStack
+
+
+class FargateStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, shared: SharedStack, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        settings = shared.settings
+        database = shared.database
+        self.entry = PublicEntry(
+            self,
+            "Entry",
+            vpc=shared.vpc,
+            domain_name=settings.fargate_domain_name,
+            certificate_arn=settings.fargate_certificate_arn,
+            target="fargate",
+        )
+        environment = {
+            **app_environment(
+                target="fargate",
+                settings=settings,
+                database=database,
+                db_host=database.endpoint,
+                storage=shared.storage,
+                jobs=shared.jobs,
+            ),
+            "TRUSTED_PROXY_HOPS": str(self.entry.proxy_hops),
+            "GRACEFUL_TIMEOUT": str(settings.graceful_timeout_s),
+        }
+        self.app = FargateApp(
+            self,
+            "App",
+            vpc=shared.vpc,
+            listener=self.entry.listener,
+            image=app_image(architecture=settings.fargate_architecture),
+            architecture=settings.fargate_architecture,
+            environment=environment,
+            secrets={
+                "DB_PASSWORD": ecs.Secret.from_secrets_manager(database.secret, "password"),
+                "JWT_SIGNING_KEYS": ecs.Secret.from_secrets_manager(shared.jwt.secret),
+            },
+            web_cpu=settings.fargate_cpu,
+            web_memory_mb=settings.fargate_memory,
+            web_environment={
+                "WEB_CONCURRENCY": str(settings.fargate_web_workers),
+                "DB_POOL_SIZE": str(settings.fargate_db_pool_size),
+                "DB_MAX_OVERFLOW": str(settings.fargate_db_max_overflow),
+            },
+            web_min_tasks=settings.fargate_min_tasks,
+            web_max_tasks=settings.fargate_max_tasks,
+            worker_cpu=settings.fargate_worker_cpu,
+            worker_memory_mb=settings.fargate_worker_memory,
+            worker_environment={
+                "DB_POOL_SIZE": str(settings.worker_pool_size),
+                "DB_MAX_OVERFLOW": "0",
+            },
+            worker_min_tasks=settings.fargate_worker_min_tasks,
+            worker_max_tasks=settings.fargate_worker_max_tasks,
+            queue=shared.jobs.queue,
+            graceful_timeout_s=settings.graceful_timeout_s,
+            cpu_target_percent=settings.cpu_target_percent,
+            requests_per_target=settings.requests_per_target,
+            log_retention=shared.log_retention,
+        )
+        for service in (self.app.web, self.app.worker):
+            database.allow_from(service, "Fargate")
+        for role in (self.app.web_role, self.app.worker_role):
+            shared.storage.grant_app_objects(role)
+        shared.jobs.queue.grant_send_messages(self.app.web_role)
+        shared.jobs.grant_consume(self.app.worker_role)
+
+        CfnOutput(self, "Url", value=self.entry.url, description="The API's https URL")

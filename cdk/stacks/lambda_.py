@@ -1,0 +1,139 @@
+"""Trident-Lambda: the API behind an HTTP API, the jobs consumer, and RDS Proxy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_rds as rds
+from constructs import Construct
+
+from cdk.components.app_env import app_environment
+from cdk.components.bundling import lambda_code
+from cdk.components.database import POSTGRES_PORT
+from cdk.components.lambda_api import AppFunction, HttpApiFront, JobsFunctions
+from cdk.stacks.shared import SharedStack
+
+
+class LambdaStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, shared: SharedStack, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        settings = shared.settings
+        database = shared.database
+
+        # Lambda's connection pooler lives with the only target that needs it.
+        proxy_sg = ec2.SecurityGroup(
+            self,
+            "ProxySecurityGroup",
+            vpc=shared.vpc,
+            description="Trident RDS Proxy",
+            allow_all_outbound=False,
+        )
+        self.proxy = rds.DatabaseProxy(
+            self,
+            "Proxy",
+            proxy_target=rds.ProxyTarget.from_instance(database.reference_in(self, "Database")),
+            secrets=[database.secret],
+            vpc=shared.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            security_groups=[proxy_sg],
+            iam_auth=True,
+            require_tls=True,
+            max_connections_percent=settings.proxy_max_connections_percent,
+            max_idle_connections_percent=min(50, settings.proxy_max_connections_percent),
+            # Below the app's pool recycle (1500 s for TARGET=lambda) would drop live clients.
+            idle_client_timeout=Duration.minutes(30),
+            borrow_timeout=Duration.seconds(30),
+        )
+
+        environment = {
+            **app_environment(
+                target="lambda",
+                settings=settings,
+                database=database,
+                db_host=self.proxy.endpoint,
+                storage=shared.storage,
+                jobs=shared.jobs,
+            ),
+            "DB_IAM_AUTH": "true",
+            # Resolved by CloudFormation at deploy (never in the template or cdk.out): a
+            # Secrets Manager call per cold start would cost ~100 ms.
+            "JWT_SIGNING_KEYS": shared.jwt.secret.secret_value.unsafe_unwrap(),
+        }
+        common: dict[str, Any] = {
+            "vpc": shared.vpc,
+            "architecture": settings.lambda_architecture,
+            "log_retention": shared.log_retention,
+        }
+        self.api_function = AppFunction(
+            self,
+            "Api",
+            code=lambda_code(function="api", architecture=settings.lambda_architecture),
+            handler="handlers.api.handler",
+            description="Trident API (FastAPI via Mangum)",
+            environment=environment,
+            memory_mb=settings.lambda_memory,
+            timeout=Duration.seconds(settings.lambda_timeout_s),
+            snapstart=settings.lambda_snapstart,
+            reserved_concurrency=settings.lambda_reserved_concurrency,
+            **common,
+        )
+        jobs_code = lambda_code(function="jobs", architecture=settings.lambda_architecture)
+        self.jobs_function = AppFunction(
+            self,
+            "Jobs",
+            code=jobs_code,
+            handler="handlers.jobs.handler",
+            description="Trident jobs: SQS batch consumer",
+            environment=environment,
+            memory_mb=settings.jobs_lambda_memory,
+            # A job must end (or extend its lease) before its message shows up again.
+            timeout=Duration.seconds(settings.lambda_jobs_timeout_s),
+            **common,
+        )
+        self.housekeeping_function = AppFunction(
+            self,
+            "Housekeeping",
+            code=jobs_code,
+            handler="handlers.jobs.housekeeping",
+            description="Trident jobs: resend stalled jobs, check the dead-letter queue",
+            environment=environment,
+            memory_mb=512,
+            timeout=Duration.minutes(2),
+            **common,
+        )
+        functions = (self.api_function, self.jobs_function, self.housekeeping_function)
+        for app_function in functions:
+            fn = app_function.function
+            # In this stack, so Trident-Shared never points at Trident-Lambda (no cycle).
+            fn.connections.allow_to(self.proxy, ec2.Port.tcp(POSTGRES_PORT), "to RDS Proxy")
+            self.proxy.grant_connect(fn, database.username)
+            shared.storage.grant_app_objects(fn.role)
+            app_function.alarms(self, topic=shared.alarm_topic)
+        shared.jobs.queue.grant_send_messages(self.api_function.function)
+        for worker in (self.jobs_function, self.housekeeping_function):
+            shared.jobs.grant_consume(worker.function)
+
+        JobsFunctions(
+            self,
+            "JobsWiring",
+            consumer=self.jobs_function,
+            housekeeping=self.housekeeping_function,
+            queue=shared.jobs.queue,
+            batch_size=settings.jobs_batch_size,
+            batching_window_s=settings.jobs_batching_window_s,
+            max_concurrency=settings.jobs_max_concurrency,
+        )
+        self.http_api = HttpApiFront(
+            self,
+            "Http",
+            target=self.api_function.alias,
+            throttle_rate=settings.api_throttle_rate,
+            throttle_burst=settings.api_throttle_burst,
+            log_retention=shared.log_retention,
+        )
+        CfnOutput(self, "ApiUrl", value=self.http_api.url, description="The API's https URL")
+        CfnOutput(self, "ProxyEndpoint", value=self.proxy.endpoint)

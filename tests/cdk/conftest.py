@@ -1,0 +1,105 @@
+"""Synthesize the CDK app once per session (each jsii process costs seconds) and share it.
+
+Bundling is skipped (``aws:cdk:bundling-stacks`` empty): assets are fingerprinted from their
+sources, so templates are complete without building a Lambda bundle or a Docker image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
+
+from aws_cdk import App, Stack
+from aws_cdk.assertions import Template
+
+from cdk.main import build_app
+
+REPO = Path(__file__).resolve().parents[2]
+
+# A second app: every non-default branch (certificates, arm64, SnapStart, bigger sizes).
+VARIANT_CONTEXT = {
+    "lambda_memory": "1536",
+    "lambda_architecture": "arm64",
+    "lambda_snapstart": "true",
+    "lambda_reserved_concurrency": "50",
+    "ec2_instance_type": "c6i.xlarge",
+    "ec2_max_instances": "2",
+    "db_deletion_protection": "false",
+    "db_multi_az": "true",
+    "sqs_endpoint": "true",
+    "files_cors_origins": "https://app.example.com",
+    "cors_origins": "https://app.example.com",
+    "fargate_domain_name": "api.example.com",
+    "fargate_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/fargate",
+    "ec2_domain_name": "ec2.example.com",
+    "ec2_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/ec2",
+}
+
+
+@dataclass
+class Assembly:
+    """One synthesized app: its stacks, their templates (dict and assertions view)."""
+
+    app: App
+    outdir: Path
+    error: str | None
+    stacks: dict[str, Stack] = field(default_factory=dict)
+    _templates: dict[str, Template] = field(default_factory=dict)
+
+    def template(self, suffix: str) -> Template:
+        name = f"Trident-{suffix}"
+        if name not in self._templates:
+            assert self.error is None, self.error
+            self._templates[name] = Template.from_stack(self.stacks[name])
+        return self._templates[name]
+
+    def json(self, suffix: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(
+            (self.outdir / f"Trident-{suffix}.template.json").read_text()
+        )
+        return data
+
+    def resources(self, suffix: str, kind: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.json(suffix)["Resources"].items()
+            if resource["Type"] == kind
+        }
+
+    def validation_report(self) -> dict[str, Any]:
+        path = self.outdir / "validation-report.json"
+        if not path.exists():
+            return {"pluginReports": []}
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
+
+def synthesize(outdir: Path, **context: str) -> Assembly:
+    settings = json.loads((REPO / "cdk.json").read_text())["context"]
+    app = App(context={**settings, "aws:cdk:bundling-stacks": [], **context}, outdir=str(outdir))
+    build_app(app)
+    error = None
+    try:
+        app.synth()
+    except RuntimeError as exc:  # cdk-nag (or another validation) failed: keep the report
+        error = str(exc)
+    stacks = {child.node.id: child for child in app.node.children if isinstance(child, Stack)}
+    return Assembly(app=app, outdir=outdir, error=error, stacks=stacks)
+
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
+    return synthesize(tmp_path_factory.mktemp("cdk-default"))
+
+
+@pytest.fixture(scope="session")
+def variant(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
+    return synthesize(tmp_path_factory.mktemp("cdk-variant"), **VARIANT_CONTEXT)

@@ -1,0 +1,229 @@
+"""Trident-Lambda: RDS Proxy, the functions, the HTTP API, the SQS event source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk.assertions import Match
+
+from tests.cdk.conftest import Assembly
+
+
+def _function(assembly: Assembly, handler: str, stack: str = "Lambda") -> tuple[str, Any]:
+    (found,) = [
+        (fid, fn)
+        for fid, fn in assembly.resources(stack, "AWS::Lambda::Function").items()
+        if fn["Properties"].get("Handler") == handler
+    ]
+    return found
+
+
+def _proxy_id(assembly: Assembly) -> str:
+    (proxy_id,) = assembly.resources("Lambda", "AWS::RDS::DBProxy")
+    return proxy_id
+
+
+def test_proxy_requires_tls_and_iam_auth(assembly: Assembly) -> None:
+    lambda_ = assembly.template("Lambda")
+    lambda_.has_resource_properties(
+        "AWS::RDS::DBProxy",
+        {
+            "EngineFamily": "POSTGRESQL",
+            "RequireTLS": True,
+            "Auth": [Match.object_like({"AuthScheme": "SECRETS", "IAMAuth": "REQUIRED"})],
+        },
+    )
+    lambda_.has_resource_properties(
+        "AWS::RDS::DBProxyTargetGroup",
+        {"ConnectionPoolConfigurationInfo": Match.object_like({"MaxConnectionsPercent": 40})},
+    )
+
+
+def test_api_function_runtime_size_and_database_settings(assembly: Assembly) -> None:
+    _, fn = _function(assembly, "handlers.api.handler")
+    props = fn["Properties"]
+    assert props["Runtime"] == "python3.12"
+    assert props["Architectures"] == ["x86_64"]
+    assert props["MemorySize"] == 1024
+    env = props["Environment"]["Variables"]
+    assert env["DB_HOST"] == {"Fn::GetAtt": [_proxy_id(assembly), "Endpoint"]}
+    assert env["DB_IAM_AUTH"] == "true"
+    assert env["DB_SSLMODE"] == "require"
+    assert env["DB_USER"] == "trident"
+    assert env["TARGET"] == "lambda"
+    assert "DB_PASSWORD" not in env
+    assert "{{resolve:secretsmanager:" in str(env["JWT_SIGNING_KEYS"])
+    assert props["VpcConfig"]["SubnetIds"]
+
+
+def test_app_settings_match_the_queue(assembly: Assembly) -> None:
+    (queue,) = [
+        q
+        for q in assembly.resources("Shared", "AWS::SQS::Queue").values()
+        if "RedrivePolicy" in q["Properties"]
+    ]
+    visibility = queue["Properties"]["VisibilityTimeout"]
+    for handler in ("handlers.api.handler", "handlers.jobs.handler"):
+        env = _function(assembly, handler)[1]["Properties"]["Environment"]["Variables"]
+        assert env["JOBS_MAX_RECEIVE_COUNT"] == str(
+            queue["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+        )
+        assert env["JOBS_VISIBILITY_TIMEOUT_S"] == str(visibility)
+        assert int(env["JOBS_LEASE_S"]) <= visibility
+    _, jobs = _function(assembly, "handlers.jobs.handler")
+    assert jobs["Properties"]["Timeout"] <= visibility
+
+
+def test_function_reaches_the_proxy_on_5432(assembly: Assembly) -> None:
+    proxy = assembly.resources("Lambda", "AWS::RDS::DBProxy")[_proxy_id(assembly)]
+    (proxy_sg,) = proxy["Properties"]["VpcSecurityGroupIds"]
+    _, fn = _function(assembly, "handlers.api.handler")
+    (function_sg,) = fn["Properties"]["VpcConfig"]["SecurityGroupIds"]
+    assembly.template("Lambda").has_resource_properties(
+        "AWS::EC2::SecurityGroupIngress",
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 5432,
+            "ToPort": 5432,
+            "GroupId": proxy_sg,
+            "SourceSecurityGroupId": function_sg,
+        },
+    )
+
+
+def test_proxy_reaches_the_database_from_this_stack(assembly: Assembly) -> None:
+    proxy = assembly.resources("Lambda", "AWS::RDS::DBProxy")[_proxy_id(assembly)]
+    (proxy_sg,) = proxy["Properties"]["VpcSecurityGroupIds"]
+    assembly.template("Lambda").has_resource_properties(
+        "AWS::EC2::SecurityGroupIngress",
+        {"FromPort": 5432, "SourceSecurityGroupId": proxy_sg, "GroupId": Match.any_value()},
+    )
+
+
+def test_api_role_may_connect_as_the_db_user_through_the_proxy(assembly: Assembly) -> None:
+    _, fn = _function(assembly, "handlers.api.handler")
+    role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+    proxy_arn = {"Fn::GetAtt": [_proxy_id(assembly), "DBProxyArn"]}
+    assembly.template("Lambda").has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": role_id}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Effect": "Allow",
+                            "Action": "rds-db:connect",
+                            "Resource": {
+                                "Fn::Join": [
+                                    "",
+                                    Match.array_with(
+                                        [
+                                            ":dbuser:",
+                                            {"Fn::Select": [6, {"Fn::Split": [":", proxy_arn]}]},
+                                            "/trident",
+                                        ]
+                                    ),
+                                ]
+                            },
+                        }
+                    ]
+                ),
+                "Version": Match.any_value(),
+            },
+        },
+    )
+
+
+def test_functions_attach_the_scoped_object_policy(assembly: Assembly) -> None:
+    for handler in ("handlers.api.handler", "handlers.jobs.handler"):
+        _, fn = _function(assembly, handler)
+        role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+        role = assembly.resources("Lambda", "AWS::IAM::Role")[role_id]
+        assert any("ObjectAccess" in str(arn) for arn in role["Properties"]["ManagedPolicyArns"])
+
+
+def test_jobs_consume_sqs_with_partial_batch_failures(assembly: Assembly) -> None:
+    assembly.template("Lambda").has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "BatchSize": 10,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": 5},
+        },
+    )
+    (mapping,) = assembly.resources("Lambda", "AWS::Lambda::EventSourceMapping").values()
+    # The alias, so SnapStart's published versions are what consumes.
+    assert ":live" in str(mapping["Properties"]["FunctionName"])
+
+
+def test_housekeeping_runs_every_five_minutes(assembly: Assembly) -> None:
+    assembly.template("Lambda").has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(5 minutes)",
+            "Targets": [Match.object_like({"Arn": {"Ref": Match.string_like_regexp("^Housek")}})],
+        },
+    )
+    _function(assembly, "handlers.jobs.housekeeping")
+
+
+def test_http_api_throttles_logs_and_invokes_the_live_alias(assembly: Assembly) -> None:
+    lambda_ = assembly.template("Lambda")
+    lambda_.has_resource_properties("AWS::ApiGatewayV2::Api", {"ProtocolType": "HTTP"})
+    lambda_.has_resource_properties(
+        "AWS::ApiGatewayV2::Stage",
+        {
+            "StageName": "$default",
+            "AutoDeploy": True,
+            "DefaultRouteSettings": {"ThrottlingBurstLimit": 400, "ThrottlingRateLimit": 200},
+            "AccessLogSettings": Match.object_like(
+                {"Format": Match.string_like_regexp("requestId")}
+            ),
+        },
+    )
+    lambda_.has_resource_properties(
+        "AWS::ApiGatewayV2::Integration",
+        {"IntegrationType": "AWS_PROXY", "PayloadFormatVersion": "2.0"},
+    )
+    lambda_.has_resource_properties("AWS::Lambda::Alias", {"Name": "live"})
+    outputs = assembly.json("Lambda")["Outputs"]
+    assert any(key.startswith("ApiUrl") for key in outputs)
+
+
+def test_errors_and_throttles_alarm(assembly: Assembly) -> None:
+    alarms = assembly.resources("Lambda", "AWS::CloudWatch::Alarm").values()
+    metrics = sorted(alarm["Properties"]["MetricName"] for alarm in alarms)
+    assert metrics == ["Errors"] * 3 + ["Throttles"] * 3
+    assert all(alarm["Properties"]["AlarmActions"] for alarm in alarms)
+
+
+def test_logs_are_retained_for_a_month(assembly: Assembly) -> None:
+    groups = assembly.resources("Lambda", "AWS::Logs::LogGroup").values()
+    assert groups
+    assert {group["Properties"]["RetentionInDays"] for group in groups} == {30}
+
+
+def test_each_function_has_its_own_bundle_hash(assembly: Assembly, variant: Assembly) -> None:
+    def keys(which: Assembly) -> dict[str, str]:
+        return {
+            fn["Properties"]["Handler"]: fn["Properties"]["Code"]["S3Key"]
+            for fn in which.resources("Lambda", "AWS::Lambda::Function").values()
+            if fn["Properties"].get("Handler", "").startswith("handlers.")
+        }
+
+    default, arm = keys(assembly), keys(variant)
+    # api and jobs bundles differ (the function name reaches the asset hash), housekeeping
+    # shares the jobs bundle, and the architecture changes every hash.
+    assert default["handlers.api.handler"] != default["handlers.jobs.handler"]
+    assert default["handlers.jobs.handler"] == default["handlers.jobs.housekeeping"]
+    assert set(default.values()).isdisjoint(arm.values())
+
+
+def test_context_resizes_the_functions(variant: Assembly) -> None:
+    _, fn = _function(variant, "handlers.api.handler")
+    props = fn["Properties"]
+    assert props["MemorySize"] == 1536
+    assert props["Architectures"] == ["arm64"]
+    assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert props["ReservedConcurrentExecutions"] == 50

@@ -1,0 +1,96 @@
+"""Deployment settings: context parsing and the connection budget (no jsii needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cdk.components.ec2_api import USER_DATA, render_user_data
+from cdk.settings import DeploySettings, SettingsError, instance_vcpus
+
+
+def test_context_strings_become_typed_settings() -> None:
+    context = {
+        "lambda_memory": "1536",
+        "ec2_instance_type": "c6i.xlarge",
+        "targets": "lambda,ec2",
+        "db_multi_az": "true",
+        "lambda_reserved_concurrency": "none",
+        "cors_origins": '["https://a.example", "https://b.example"]',
+    }
+    settings = DeploySettings.from_context(context.get)
+    assert settings.lambda_memory == 1536
+    assert settings.ec2_instance_type == "c6i.xlarge"
+    assert settings.ec2_workers == 4
+    assert settings.targets == ("lambda", "ec2")
+    assert settings.db_multi_az is True
+    assert settings.lambda_reserved_concurrency is None
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("lambda_memory", "lots", "lambda_memory='lots'"),
+        ("db_multi_az", "maybe", "db_multi_az='maybe'"),
+        ("targets", "lambda,k8s", "unknown ['k8s']"),
+        ("lambda_architecture", "sparc", "x86_64 or arm64"),
+        ("fargate_domain_name", "api.example.com", "go together"),
+        ("nat_gateways", "0", "nat_gateways"),
+        ("cors_origins", "*,https://a.example", "cannot be combined"),
+    ],
+)
+def test_bad_context_is_refused_by_name(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        DeploySettings.from_context({name: value}.get)
+
+
+def test_defaults_fit_the_database() -> None:
+    settings = DeploySettings()
+    budget = settings.connection_budget()
+    assert sum(budget.values()) <= settings.max_connections
+    settings.check_connection_budget()
+
+
+def test_connection_budget_overflow_names_every_consumer() -> None:
+    settings = DeploySettings(fargate_max_tasks=20)
+    with pytest.raises(SettingsError) as caught:
+        settings.check_connection_budget()
+    message = str(caught.value)
+    # 20 tasks x 2 workers x (3 + 2) connections
+    assert "fargate web 200" in message
+    assert "max_connections is 180" in message
+    assert "lambda (RDS Proxy) 72" in message
+
+
+def test_fewer_targets_free_connections() -> None:
+    crowded = DeploySettings(fargate_max_tasks=10)
+    DeploySettings(fargate_max_tasks=10, targets=("fargate",)).check_connection_budget()
+    with pytest.raises(SettingsError):
+        crowded.check_connection_budget()
+
+
+@pytest.mark.parametrize("origins", [("*",), ("https://app.example.com",), ()])
+def test_bucket_cors_is_the_apps_rule(origins: tuple[str, ...]) -> None:
+    # cdk restates app.files.cors (it never imports app): the two must not drift.
+    from app.files.cors import bucket_cors_rules
+
+    expected = [
+        {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in vars(rule).items()
+        }
+        for rule in bucket_cors_rules(origins)
+    ]
+    assert DeploySettings(files_cors_origins=origins).bucket_cors_rules() == expected
+
+
+def test_instance_vcpus() -> None:
+    assert instance_vcpus("c6i.large") == 2
+    assert instance_vcpus("m6i.4xlarge") == 16
+    with pytest.raises(SettingsError):
+        instance_vcpus("c6i.metal")
+
+
+def test_user_data_placeholders_must_all_be_filled() -> None:
+    with pytest.raises(ValueError, match="placeholders"):
+        render_user_data(USER_DATA, {"REGION": "us-east-1"})

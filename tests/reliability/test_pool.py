@@ -1,0 +1,129 @@
+"""Connection-pool exhaustion: more concurrent database users than pool + overflow.
+
+The app runs in-process on a database of its own with a real engine (pool 2 + overflow 1).
+A request that cannot get a connection within DB_POOL_TIMEOUT_S answers 503 ``database-busy``
+with Retry-After; none waits past the request timeout; the pool is whole afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import PASSWORD, assert_problem, auth_headers
+from tests.reliability.conftest import CommittedApp, scaled
+
+POOL, OVERFLOW = 2, 1
+POOL_TIMEOUT_S = 0.5
+BURST_POOL_TIMEOUT_S = 3.0
+REQUEST_TIMEOUT_S = 5.0
+
+
+@pytest.fixture
+async def pool_app(committed_app: Callable[..., Awaitable[CommittedApp]]) -> CommittedApp:
+    return await committed_app(
+        db_pool_size=POOL,
+        db_max_overflow=OVERFLOW,
+        db_pool_timeout_s=POOL_TIMEOUT_S,
+        request_timeout_s=REQUEST_TIMEOUT_S,
+        ready_timeout_s=2.0,
+        login_max_failures=100_000,
+        files_presign_max_per_window=100_000,
+    )
+
+
+async def timed(request: Any) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = await request
+    return response, time.monotonic() - started
+
+
+async def test_exhausted_pool_answers_503_after_pool_timeout_then_recovers(
+    pool_app: CommittedApp,
+) -> None:
+    app, client = pool_app
+    headers = await auth_headers(client)
+    engine = app.state.db.engine
+    async with AsyncExitStack() as held:
+        # Every connection the pool may hand out, checked out and kept busy.
+        for _ in range(POOL + OVERFLOW):
+            await held.enter_async_context(engine.connect())
+        results = await asyncio.gather(
+            *(timed(client.get("/v1/jobs", headers=headers)) for _ in range(6)),
+            timed(client.get("/ready")),
+        )
+    for response, elapsed in results[:-1]:
+        assert_problem(response, 503, "database-busy")
+        assert int(response.headers["retry-after"]) >= 1
+        # It waited for a connection (pool_timeout), then gave up well before the request timeout.
+        assert POOL_TIMEOUT_S * 0.8 <= elapsed < REQUEST_TIMEOUT_S
+    ready, elapsed = results[-1]
+    assert_problem(ready, 503, "not-ready")
+    assert elapsed < REQUEST_TIMEOUT_S
+    # Connections handed back: the same requests succeed, and nothing leaked.
+    assert (await client.get("/v1/jobs", headers=headers)).status_code == 200
+    assert engine.pool.checkedout() == 0
+
+
+async def test_request_timeout_shorter_than_pool_timeout_answers_504_and_frees_the_wait(
+    committed_app: Callable[..., Awaitable[CommittedApp]],
+) -> None:
+    app, client = await committed_app(
+        db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=30, request_timeout_s=0.5
+    )
+    engine = app.state.db.engine
+    body = {"email": "late@example.com", "password": "x" * 16}
+    async with engine.connect():
+        response, elapsed = await timed(client.post("/v1/auth/register", json=body))
+    assert_problem(response, 504, "request-timeout")
+    assert elapsed < 5
+    # The cancelled wait left no phantom checkout behind.
+    assert engine.pool.checkedout() == 0
+    again = await client.post("/v1/auth/register", json=body)
+    assert again.status_code == 201, again.text
+
+
+async def test_bursts_beyond_the_pool_queue_for_connections_instead_of_failing(
+    committed_app: Callable[..., Awaitable[CommittedApp]],
+) -> None:
+    """Far more concurrent requests than connections, each holding one only briefly: they wait
+    their turn and succeed. Fails if a request holds its connection while waiting for a second
+    one (a login's rate-limit bookkeeping, an authenticated route's side transaction): then
+    nearly all of them time out at once."""
+    # A pool timeout long enough for a fair queue on a loaded machine, short enough that a
+    # request deadlocked on a second connection still fails well inside the test.
+    app, client = await committed_app(
+        db_pool_size=POOL,
+        db_max_overflow=OVERFLOW,
+        db_pool_timeout_s=BURST_POOL_TIMEOUT_S,
+        request_timeout_s=REQUEST_TIMEOUT_S,
+        login_max_failures=100_000,
+        files_presign_max_per_window=100_000,
+    )
+    email = "burst@example.com"
+    created = await client.post("/v1/auth/register", json={"email": email, "password": PASSWORD})
+    assert created.status_code == 201
+    headers = await auth_headers(client)
+    burst = scaled(12, 60)
+    form = {"username": email, "password": PASSWORD}
+    upload = {"filename": "a.txt", "content_type": "text/plain", "size": 10}
+    results = await asyncio.gather(
+        *(timed(client.post("/v1/auth/token", data=form)) for _ in range(burst)),
+        *(timed(client.post("/v1/files", json=upload, headers=headers)) for _ in range(burst)),
+    )
+    succeeded = 0
+    for response, elapsed in results:
+        assert elapsed < REQUEST_TIMEOUT_S
+        if response.status_code in {200, 201}:
+            succeeded += 1
+        else:  # a slow moment on a shared machine may still cost one its turn
+            assert_problem(response, 503, "database-busy")
+            assert response.headers["retry-after"]
+    assert succeeded == len(results), [r.status_code for r, _ in results]
+    assert app.state.db.engine.pool.checkedout() == 0
