@@ -30,12 +30,12 @@ class Target(StrEnum):
 # Only fields the user did not set are filled from here.
 TARGET_DEFAULTS: dict[Target, dict[str, Any]] = {
     # One connection per execution environment: RDS Proxy multiplexes, and every
-    # extra connection is a TLS + auth handshake paid by some request. The one overflow
-    # is for side transactions (a login's rate-limit counter commits on its own while the
-    # request's session still holds the pooled connection); it closes when returned.
+    # extra connection is a TLS + auth handshake paid by some request. Routes never hold
+    # the request's connection while a side transaction needs one (tests/reliability
+    # /test_pool.py runs every route on a single connection).
     Target.LAMBDA: {
         "db_pool_size": 1,
-        "db_max_overflow": 1,
+        "db_max_overflow": 0,
         "db_pool_timeout_s": 5.0,
         # Below RDS Proxy's default client idle timeout (1800 s).
         "db_pool_recycle_s": 1500,

@@ -12,7 +12,7 @@ from app.main import create_app
 def test_target_defaults_size_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TARGET", "lambda")
     lam = load_settings()
-    assert (lam.pool_size, lam.max_overflow, lam.docs, lam.metrics) == (1, 1, False, False)
+    assert (lam.pool_size, lam.max_overflow, lam.docs, lam.metrics) == (1, 0, False, False)
     assert lam.pool_recycle_s < 1800  # below RDS Proxy's idle client timeout
     monkeypatch.setenv("TARGET", "fargate")
     monkeypatch.setenv("DB_POOL_SIZE", "12")

@@ -166,6 +166,9 @@ async def complete(
     record = await get_file(session=session, user_id=user_id, file_id=file_id)
     if record.status != FileStatus.PENDING:
         return record
+    # End the read: verification runs its own transactions, and holding this connection
+    # while it waits for another would starve the pool (Lambda has exactly one).
+    await session.commit()
     try:
         verdict = await verify_upload(
             db=db, aws=aws, settings=settings, user_id=user_id, file_id=file_id

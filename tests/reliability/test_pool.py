@@ -127,3 +127,37 @@ async def test_bursts_beyond_the_pool_queue_for_connections_instead_of_failing(
             assert response.headers["retry-after"]
     assert succeeded == len(results), [r.status_code for r, _ in results]
     assert app.state.db.engine.pool.checkedout() == 0
+
+
+async def test_every_route_works_on_a_single_connection(
+    committed_app: Callable[..., Awaitable[CommittedApp]],
+) -> None:
+    """Lambda's pool: one connection, no overflow. A route that holds the request's
+    connection while its side transaction waits for a second one would hang here until the
+    pool timeout and answer 503."""
+    _, client = await committed_app(
+        db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=2.0, request_timeout_s=10.0
+    )
+    email = "single@example.com"
+    registered = await client.post("/v1/auth/register", json={"email": email, "password": PASSWORD})
+    assert registered.status_code == 201, registered.text
+    bad = await client.post("/v1/auth/token", data={"username": email, "password": "wrong-pass!"})
+    assert bad.status_code == 401, bad.text
+    tokens = await client.post("/v1/auth/token", data={"username": email, "password": PASSWORD})
+    assert tokens.status_code == 200, tokens.text
+    pair = tokens.json()
+    headers = {"Authorization": f"Bearer {pair['access_token']}"}
+    assert (await client.get("/v1/users/me", headers=headers)).status_code == 200
+    refreshed = await client.post("/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.text
+    reused = await client.post("/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert_problem(reused, 401, "refresh-token-reused")
+    job = await client.post("/v1/jobs", json={"kind": "sleep"}, headers=headers)
+    assert job.status_code == 202, job.text
+    upload = {"filename": "a.txt", "content_type": "text/plain", "size": 10}
+    presigned = await client.post("/v1/files", json=upload, headers=headers)
+    assert presigned.status_code == 201, presigned.text
+    file_id = presigned.json()["file_id"]
+    completed = await client.post(f"/v1/files/{file_id}/complete", headers=headers)
+    assert_problem(completed, 409, "upload-missing")
+    assert (await client.delete(f"/v1/files/{file_id}", headers=headers)).status_code == 204
