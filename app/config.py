@@ -27,7 +27,8 @@ class Target(StrEnum):
     EC2 = "ec2"
 
 
-# Only fields the user did not set are filled from here.
+# Only fields the user did not set are filled from here (before validation, so the
+# fields stay plain typed values and a bad override is reported like any other).
 TARGET_DEFAULTS: dict[Target, dict[str, Any]] = {
     # One connection per execution environment: RDS Proxy multiplexes, and every
     # extra connection is a TLS + auth handshake paid by some request. Routes never hold
@@ -45,6 +46,7 @@ TARGET_DEFAULTS: dict[Target, dict[str, Any]] = {
         "docs_enabled": False,
         "metrics_enabled": False,
         "trusted_proxy_hops": 0,
+        "diagnostic_jobs": False,
     },
     Target.FARGATE: {
         "db_pool_size": 5,
@@ -58,6 +60,7 @@ TARGET_DEFAULTS: dict[Target, dict[str, Any]] = {
         "metrics_enabled": True,
         # The ALB appends the peer address to X-Forwarded-For.
         "trusted_proxy_hops": 1,
+        "diagnostic_jobs": False,
     },
     Target.EC2: {
         "db_pool_size": 5,
@@ -70,6 +73,7 @@ TARGET_DEFAULTS: dict[Target, dict[str, Any]] = {
         "docs_enabled": False,
         "metrics_enabled": True,
         "trusted_proxy_hops": 1,
+        "diagnostic_jobs": False,
     },
     Target.LOCAL: {
         "db_pool_size": 5,
@@ -82,6 +86,7 @@ TARGET_DEFAULTS: dict[Target, dict[str, Any]] = {
         "docs_enabled": True,
         "metrics_enabled": True,
         "trusted_proxy_hops": 0,
+        "diagnostic_jobs": True,
     },
 }
 
@@ -121,20 +126,20 @@ class Settings(BaseSettings):
     # Connect with a short-lived IAM token signed locally instead of a password (RDS Proxy).
     db_iam_auth: bool = False
     # asyncpg's libpq-style modes; "require" on AWS targets, "disable" locally.
-    db_sslmode: SslMode | None = None
-    db_pool_size: int | None = Field(default=None, ge=1, le=200)
-    db_max_overflow: int | None = Field(default=None, ge=0, le=200)
-    db_pool_timeout_s: float | None = Field(default=None, gt=0, le=60)
-    db_pool_recycle_s: int | None = Field(default=None, ge=60)
-    db_statement_timeout_ms: int | None = Field(default=None, ge=100)
+    db_sslmode: SslMode = "disable"
+    db_pool_size: int = Field(default=5, ge=1, le=200)
+    db_max_overflow: int = Field(default=5, ge=0, le=200)
+    db_pool_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    db_pool_recycle_s: int = Field(default=1800, ge=60)
+    db_statement_timeout_ms: int = Field(default=10_000, ge=100)
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
-    request_timeout_s: float | None = Field(default=None, gt=0, le=900)
+    request_timeout_s: float = Field(default=30.0, gt=0, le=900)
     ready_timeout_s: float = Field(default=2.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     migrate_on_startup: bool = True
-    docs_enabled: bool | None = None
-    metrics_enabled: bool | None = None
-    trusted_proxy_hops: int | None = Field(default=None, ge=0, le=5)
+    docs_enabled: bool = True
+    metrics_enabled: bool = True
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
 
     # JSON object {"kid": "secret", ...}; the active kid signs, every kid verifies.
     jwt_signing_keys: SecretStr | None = None
@@ -186,7 +191,7 @@ class Settings(BaseSettings):
     worker_poll_wait_s: int = Field(default=20, ge=0, le=20)
     worker_shutdown_grace_s: float = Field(default=25.0, ge=0)
     # Diagnostic job kinds (sleep, flaky, fail); on by default only for TARGET=local.
-    diagnostic_jobs: bool | None = None
+    diagnostic_jobs: bool = True
 
     # Uploads (app/files): what may be uploaded, how big, and for how long a link is good.
     files_allowed_types: Annotated[list[str], NoDecode] = Field(
@@ -233,11 +238,20 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_target_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        try:
+            target = Target(str(data.get("target", Target.LOCAL)).lower())
+        except ValueError:
+            return data  # the target field itself reports the bad value
+        given = {key: value for key, value in data.items() if value is not None}
+        return {**TARGET_DEFAULTS[target], **given}
+
     @model_validator(mode="after")
-    def _apply_target_defaults(self) -> Self:
-        for name, default in TARGET_DEFAULTS[self.target].items():
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, default)
+    def _check_combinations(self) -> Self:
         if "*" in self.cors_origins and self.cors_allow_credentials:
             raise ValueError("CORS_ORIGINS='*' cannot be combined with CORS_ALLOW_CREDENTIALS=true")
         if self.database_url is None and (self.db_host or self.db_name or self.db_user):
@@ -257,55 +271,6 @@ class Settings(BaseSettings):
             pieces["DB_PASSWORD"] = password.get_secret_value() if password else None
         return [name for name, value in pieces.items() if not value]
 
-    # Typed views of the fields the validator above always fills.
-    @property
-    def pool_size(self) -> int:
-        assert self.db_pool_size is not None
-        return self.db_pool_size
-
-    @property
-    def max_overflow(self) -> int:
-        assert self.db_max_overflow is not None
-        return self.db_max_overflow
-
-    @property
-    def pool_timeout_s(self) -> float:
-        assert self.db_pool_timeout_s is not None
-        return self.db_pool_timeout_s
-
-    @property
-    def pool_recycle_s(self) -> int:
-        assert self.db_pool_recycle_s is not None
-        return self.db_pool_recycle_s
-
-    @property
-    def statement_timeout_ms(self) -> int:
-        assert self.db_statement_timeout_ms is not None
-        return self.db_statement_timeout_ms
-
-    @property
-    def timeout_s(self) -> float:
-        assert self.request_timeout_s is not None
-        return self.request_timeout_s
-
-    @property
-    def docs(self) -> bool:
-        return bool(self.docs_enabled)
-
-    @property
-    def metrics(self) -> bool:
-        return bool(self.metrics_enabled)
-
-    @property
-    def proxy_hops(self) -> int:
-        return self.trusted_proxy_hops or 0
-
-    @property
-    def diagnostics(self) -> bool:
-        if self.diagnostic_jobs is None:
-            return self.target is Target.LOCAL
-        return self.diagnostic_jobs
-
     def require_queue_url(self) -> str:
         if not self.jobs_queue_url:
             raise SettingsError("JOBS_QUEUE_URL is not set")
@@ -315,11 +280,6 @@ class Settings(BaseSettings):
         if not self.jobs_dlq_url:
             raise SettingsError("JOBS_DLQ_URL is not set")
         return self.jobs_dlq_url
-
-    @property
-    def sslmode(self) -> SslMode:
-        assert self.db_sslmode is not None
-        return self.db_sslmode
 
     def require_database_url(self) -> str:
         """DATABASE_URL, else a URL composed from the DB_* pieces.

@@ -135,10 +135,10 @@ def connect_args(settings: Settings, *, statement_timeout: bool = True) -> dict[
     timeout, a schema change may legitimately run long)."""
     server_settings = {"application_name": f"trident-{settings.target}"}
     if statement_timeout:
-        server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
+        server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     args: dict[str, Any] = {
         "timeout": settings.db_connect_timeout_s,
-        "ssl": settings.sslmode,
+        "ssl": settings.db_sslmode,
         "server_settings": server_settings,
     }
     if settings.db_iam_auth:
@@ -149,10 +149,10 @@ def connect_args(settings: Settings, *, statement_timeout: bool = True) -> dict[
 def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         async_url(settings.require_database_url()),
-        pool_size=settings.pool_size,
-        max_overflow=settings.max_overflow,
-        pool_timeout=settings.pool_timeout_s,
-        pool_recycle=settings.pool_recycle_s,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_s,
+        pool_recycle=settings.db_pool_recycle_s,
         pool_pre_ping=True,
         # Bound parameters can carry secrets; never let them reach a log line or a traceback.
         hide_parameters=True,

@@ -121,9 +121,9 @@ def create_app(settings: Settings | None = None, *, defer_routers: bool = False)
         version=API_VERSION,
         summary="One FastAPI service, three AWS targets.",
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs else None,
+        docs_url="/docs" if settings.docs_enabled else None,
         redoc_url=None,
-        openapi_url="/openapi.json" if settings.docs else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
         generate_unique_id_function=operation_id,
         responses=COMMON_PROBLEMS,
         middleware=[
@@ -138,7 +138,7 @@ def create_app(settings: Settings | None = None, *, defer_routers: bool = False)
                 max_age=600,
             ),
             Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes),
-            Middleware(TimeoutMiddleware, timeout_s=settings.timeout_s),
+            Middleware(TimeoutMiddleware, timeout_s=settings.request_timeout_s),
         ],
     )
     app.state.settings = settings
@@ -149,7 +149,7 @@ def create_app(settings: Settings | None = None, *, defer_routers: bool = False)
     install_error_handlers(app)
 
     app.include_router(ops_router)
-    if settings.metrics:
+    if settings.metrics_enabled:
         app.include_router(metrics_router)
     app.state.routers_pending = True
     if not defer_routers:

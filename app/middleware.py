@@ -116,7 +116,7 @@ class RequestContextMiddleware:
         self.app = app
         self.settings = settings
         self.csp = content_security_policy(settings)
-        self.metrics = get_metrics() if settings.metrics else None
+        self.metrics = get_metrics() if settings.metrics_enabled else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -129,7 +129,7 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         authenticated = "authorization" in request_headers
         https = scope.get("scheme") == "https" or (
-            forwarded_value(request_headers, "x-forwarded-proto", self.settings.proxy_hops)
+            forwarded_value(request_headers, "x-forwarded-proto", self.settings.trusted_proxy_hops)
             == "https"
         )
         csp = DOCS_CSP if scope["path"] in DOCS_PATHS else self.csp

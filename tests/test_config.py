@@ -12,14 +12,19 @@ from app.main import create_app
 def test_target_defaults_size_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TARGET", "lambda")
     lam = load_settings()
-    assert (lam.pool_size, lam.max_overflow, lam.docs, lam.metrics) == (1, 0, False, False)
-    assert lam.pool_recycle_s < 1800  # below RDS Proxy's idle client timeout
+    assert (lam.db_pool_size, lam.db_max_overflow, lam.docs_enabled, lam.metrics_enabled) == (
+        1,
+        0,
+        False,
+        False,
+    )
+    assert lam.db_pool_recycle_s < 1800  # below RDS Proxy's idle client timeout
     monkeypatch.setenv("TARGET", "fargate")
     monkeypatch.setenv("DB_POOL_SIZE", "12")
     fargate = load_settings()
-    assert fargate.pool_size == 12
-    assert fargate.proxy_hops == 1
-    assert fargate.metrics
+    assert fargate.db_pool_size == 12
+    assert fargate.trusted_proxy_hops == 1
+    assert fargate.metrics_enabled
 
 
 @pytest.mark.parametrize(

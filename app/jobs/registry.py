@@ -78,7 +78,7 @@ class Registry:
     def get(self, name: str, settings: Settings) -> JobKind[Any] | None:
         """The kind if it exists in this deployment (diagnostics only where enabled)."""
         kind = self.kinds.get(name)
-        if kind is None or (kind.diagnostic and not settings.diagnostics):
+        if kind is None or (kind.diagnostic and not settings.diagnostic_jobs):
             return None
         return kind
 

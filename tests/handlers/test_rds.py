@@ -79,10 +79,10 @@ def test_iam_auth_needs_no_password() -> None:
 
 
 def test_tls_required_on_aws_targets_and_off_locally() -> None:
-    assert pieces().sslmode == "require"
-    assert pieces(target="fargate").sslmode == "require"
-    assert pieces(target="local").sslmode == "disable"
-    assert pieces(db_sslmode="verify-full").sslmode == "verify-full"
+    assert pieces().db_sslmode == "require"
+    assert pieces(target="fargate").db_sslmode == "require"
+    assert pieces(target="local").db_sslmode == "disable"
+    assert pieces(db_sslmode="verify-full").db_sslmode == "verify-full"
     assert connect_args(pieces())["ssl"] == "require"
     assert "password" not in connect_args(pieces())
 
