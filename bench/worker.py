@@ -104,19 +104,49 @@ async def _worker_drain(settings: Any, total: int) -> float:
         worker = Worker(runtime, wait_s=1)
         started = time.perf_counter()
         run = asyncio.create_task(worker.run(stop))
-        while worker.processed < total:  # noqa: ASYNC110  (a counter, not an event, to watch)
+        # Done when every job is recorded, not when as many messages were handled: SQS may
+        # deliver a message twice, and a duplicate is handled without being a job done. The
+        # cheap counter first, so polling the database does not slow the run it measures.
+        while worker.processed < total or await _finished(runtime, job_ids) < total:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - started
         stop.set()
         await run
         async with runtime.db.sessions() as session:
             succeeded = await session.scalar(
-                text("SELECT count(*) FROM jobs WHERE status = 'succeeded' AND attempts = 1")
+                text(
+                    "SELECT count(*) FROM jobs WHERE id = ANY(CAST(:ids AS uuid[]))"
+                    " AND status = 'succeeded' AND attempts = 1"
+                ),
+                {"ids": job_ids},
             )
-        assert succeeded == total, f"{succeeded} of {total} jobs succeeded exactly once"
+        if succeeded != total:
+            async with runtime.db.sessions() as session:
+                rows = (
+                    await session.execute(
+                        text(
+                            "SELECT status, attempts, error, count(*) FROM jobs"
+                            " WHERE id = ANY(CAST(:ids AS uuid[])) GROUP BY 1, 2, 3"
+                        ),
+                        {"ids": job_ids},
+                    )
+                ).all()
+            raise AssertionError(f"{succeeded} of {total} jobs succeeded exactly once: {rows}")
         return total / elapsed
     finally:
         await runtime.close()
+
+
+async def _finished(runtime: Any, job_ids: list[uuid.UUID]) -> int:
+    async with runtime.db.autocommit() as connection:
+        count: int = await connection.scalar(
+            text(
+                "SELECT count(*) FROM jobs WHERE id = ANY(CAST(:ids AS uuid[]))"
+                " AND status IN ('succeeded', 'failed', 'dead')"
+            ),
+            {"ids": job_ids},
+        )
+    return count
 
 
 def run(*, messages: int, concurrency: int, rounds: int) -> WorkerBench:
