@@ -24,6 +24,8 @@ help:
 	@echo "make lambda-bundle  Lambda packages for api + jobs in build/lambda/ (size report, zips)"
 	@echo "make lambda-dev     the API through its Lambda handler (emulated) on http://127.0.0.1:9000"
 	@echo "make importtime     -X importtime top 20 of the API handler's init (Python 3.12, bundle)"
+	@echo "make bench    cold start, load, cost per target: bench/results/<date>-<sha>/report.md"
+	@echo "make bench-smoke    every bench stage, as short as possible, into build/bench-smoke/"
 	@echo "make clean    remove .venv, .data, caches and build output"
 
 # Re-installs only when a lock file or pyproject.toml changes.
@@ -107,6 +109,14 @@ audit: $(STAMP)
 	@if [ -f cdk.json ]; then \
 		$(MAKE) --no-print-directory synth && $(BIN)/python -m tests.reliability.audit --cdk cdk.out; \
 	else echo "audit: no CDK app (cdk.json): cdk-nag and cfn-lint skipped"; fi
+
+# --- Bench (bench/): about two minutes on two cores; long reliability runs are `make fuzz`.
+.PHONY: bench bench-smoke
+bench: $(STAMP)
+	$(BIN)/python -m bench all
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench all --quick --out build/bench-smoke
 
 clean:
 	rm -rf $(VENV) .data cdk.out build .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -10,8 +10,13 @@ import importlib
 import sys
 
 COMMANDS = {
+    "all": ("bench.suite", "everything below, then the report (make bench)"),
     "coldstart": ("bench.coldstart", "Lambda cold start: full app vs FastAPI hello world"),
+    "load": ("bench.load", "containers cold and warm, Lambda warm path, vs FastAPI hello"),
     "worker": ("bench.worker", "jobs worker throughput vs a raw SQS loop"),
+    "cost": ("bench.cost", "monthly cost per target per RPS, crossovers"),
+    "report": ("bench.report", "report.md and charts from a results.json"),
+    "remote": ("bench.remote", "against a deployed URL (opt-in, bounded)"),
 }
 
 

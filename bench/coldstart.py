@@ -9,7 +9,8 @@ first invoke, connecting included. Warm latency is measured in-process, on the h
 
 Keys of the JSON (other tools read them): app_init_ms, app_first_invoke_ms,
 baseline_init_ms, baseline_first_invoke_ms (medians), ratio (app total / baseline total),
-app_db_first_request_ms (median), bundle_mb (app, unzipped), warm_invoke_p50_us.
+app_db_first_request_ms (median), bundle_mb (app, unzipped), warm_invoke_p50_us,
+app_total_runs_ms and baseline_total_runs_ms (init + first invoke of each run).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class ColdStart:
     app_db_first_request_ms: float
     bundle_mb: float
     warm_invoke_p50_us: float
+    app_total_runs_ms: tuple[float, ...] = ()
+    baseline_total_runs_ms: tuple[float, ...] = ()
 
 
 def baseline_spec() -> Spec:
@@ -91,7 +94,17 @@ class Function:
 
 
 def measure_health(functions: list[Function], runs: int) -> list[tuple[float, float]]:
-    """Median (init ms, first-invoke ms) of each function over ``runs`` fresh processes.
+    """Median (init ms, first-invoke ms) of each function over ``runs`` fresh processes."""
+    return [
+        (statistics.median(inits), statistics.median(firsts))
+        for inits, firsts in measure_health_runs(functions, runs)
+    ]
+
+
+def measure_health_runs(
+    functions: list[Function], runs: int
+) -> list[tuple[list[float], list[float]]]:
+    """(init ms, first-invoke ms) of each run of each function, in fresh processes.
 
     The functions take turns, so a neighbour's load on this shared machine lands on all of
     them alike rather than on whichever happened to run at the time.
@@ -110,7 +123,7 @@ def measure_health(functions: list[Function], runs: int) -> list[tuple[float, fl
     finally:
         for emulator in emulators:
             emulator.close()
-    return [(statistics.median(inits), statistics.median(firsts)) for inits, firsts in samples]
+    return samples
 
 
 def _mint_token(database_url: str, user_id: uuid.UUID) -> str:
@@ -239,12 +252,16 @@ def run(*, runs: int, db_runs: int) -> ColdStart:
         app_bundle = build(FUNCTIONS["api"], workdir / "api")
         baseline = build(baseline_spec(), workdir / "baseline")
         env = app_env(DATABASE_URL="postgresql://bench@127.0.0.1:1/bench")
-        (app_init, app_first), (base_init, base_first) = measure_health(
+        app_runs, base_runs = measure_health_runs(
             [
                 Function(app_bundle.root, FUNCTIONS["api"].handler, env),
                 Function(baseline.root, "baseline.handler", {}),
             ],
             runs,
+        )
+        (app_init, app_first), (base_init, base_first) = (
+            (statistics.median(inits), statistics.median(firsts))
+            for inits, firsts in (app_runs, base_runs)
         )
         db_first = measure_db_first_request(app_bundle.root, db_runs, workdir)
         from bench.lambda_emulator import ensure_runtime
@@ -259,6 +276,8 @@ def run(*, runs: int, db_runs: int) -> ColdStart:
         app_db_first_request_ms=round(db_first, 1),
         bundle_mb=round(app_bundle.size.total_mb, 1),
         warm_invoke_p50_us=round(warm, 1),
+        app_total_runs_ms=tuple(round(i + f, 1) for i, f in zip(*app_runs, strict=True)),
+        baseline_total_runs_ms=tuple(round(i + f, 1) for i, f in zip(*base_runs, strict=True)),
     )
 
 

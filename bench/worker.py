@@ -191,6 +191,7 @@ def run(*, messages: int, concurrency: int, rounds: int) -> WorkerBench:
                         aws_endpoint_url=endpoint,
                         jobs_queue_url=local.jobs_queue_url,
                         jobs_dlq_url=local.dead_letter_queue_url,
+                        s3_bucket=local.bucket,  # the worker's periodic files cleanup lists it
                         worker_concurrency=concurrency,
                         log_level="WARNING",
                     )

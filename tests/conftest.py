@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 
 from app.config import Settings
 from app.db import Database, create_engine
-from app.local.aws import LOCAL_CREDENTIALS, LocalAws, free_port, provision, start_moto
+from app.local.aws import LOCAL_CREDENTIALS, LocalAws, free_port, provision
 from app.local.postgres import database_url, start_postgres
 from app.main import create_app
 from app.migrations import upgrade_head
@@ -69,10 +70,26 @@ def clone_database(pg_server: Any) -> Callable[[str | None], str]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
+    """moto's server in a process of its own: an in-process one shares moto's global state,
+    which any ``mock_aws`` block in a test resets (and the bucket would vanish mid-session)."""
     port = free_port()
-    server = start_moto(port)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert server.poll() is None, "moto server exited"
+            assert time.monotonic() < deadline, "moto server did not start"
+            time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
-    server.stop()
+    server.terminate()
+    server.wait(10)
 
 
 @pytest.fixture(scope="session")

@@ -79,9 +79,14 @@ class Gunicorn:
         return count
 
     def stop(self) -> None:
+        # SIGTERM first: a SIGKILLed master leaves its Uvicorn workers running as orphans.
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+            self.process.terminate()
+            try:
+                self.process.wait(GRACEFUL_TIMEOUT_S + 5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
         self._log.close()
 
 

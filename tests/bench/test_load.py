@@ -1,0 +1,106 @@
+"""bench/load.py: a short run on the real local stack (PostgreSQL, moto, Gunicorn)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bench import load
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.subprocess
+
+WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:8000/health
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.05ms  300.00us   8.00ms   90.00%
+    Req/Sec     7.80k   300.00     8.20k    80.00%
+  Latency Distribution
+     50%    2.00ms
+     75%    2.10ms
+     90%  850.00us
+     99%    1.20s
+  23400 requests in 3.00s, 3.10MB read
+  Non-2xx or 3xx responses: 7
+Requests/sec:   7800.00
+Transfer/sec:      1.03MB
+"""
+
+
+def test_parse_wrk_output() -> None:
+    parsed = load.parse_wrk(WRK_OUTPUT)
+    assert parsed == {
+        "p50_ms": 2.0,
+        "p90_ms": 0.85,
+        "p99_ms": 1200.0,
+        "mean_ms": 2.05,
+        "requests": 23400.0,
+        "seconds": 3.0,
+        "bytes_read": 3.1 * 1024**2,
+        "rps": 7800.0,
+        "errors": 7.0,
+    }
+    lua = load.wrk_lua("POST", {"Authorization": "Bearer t"}, b'{"a": "b"}')
+    assert 'wrk.method = "POST"' in lua
+    assert 'wrk.body = "{\\"a\\": \\"b\\"}"' in lua
+
+
+def test_response_parsing_waits_for_the_whole_body() -> None:
+    response = b'HTTP/1.1 201 Created\r\nContent-Length: 4\r\nETag: "x"\r\n\r\nbody'
+    assert load.parse_response(response[:-1]) is None
+    assert load.parse_response(response + b"HTTP/1.1") == (201, len(response))
+    assert load.response_header(response, "etag") == '"x"'
+    assert load.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert load.percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
+
+
+def test_short_run_on_the_local_stack(
+    clone_database: Callable[[str | None], str], moto_endpoint: str
+) -> None:
+    options = load.Options(
+        runs=1, concurrency=4, duration_s=0.3, warmup_s=0.1, lambda_invokes=5, lambda_warmup=1
+    )
+    steps: list[str] = []
+    # The handler from the repo's sources on this interpreter: building the bundle is for
+    # `make bench` (tests/bench/test_emulator.py covers the bundle itself).
+    result = load.run(
+        options,
+        step=steps.append,
+        database_url=clone_database(None),
+        aws_endpoint=moto_endpoint,
+        lambda_runtime=(Path(sys.executable), [REPO], platform.python_version()),
+    )
+    assert len(steps) == options.steps()
+    json.dumps(result)  # results.json material
+    cold = result["container_coldstart"]
+    assert cold["app"]["min_ms"] <= cold["app"]["median_ms"] <= cold["app"]["max_ms"]
+    assert cold["baseline"]["median_ms"] > 0
+    assert cold["ratio"] > 0
+    scenarios = result["scenarios"]
+    assert list(scenarios) == ["hello", "health", "read", "presign", "enqueue"]
+    for name, scenario in scenarios.items():
+        assert scenario["requests"] > 0, name
+        assert scenario["errors"] == 0, name
+        assert 0 < scenario["p50_ms"] <= scenario["p99_ms"], name
+        assert scenario["server_cpu_ms"] > 0, name
+    assert scenarios["read"]["path"].startswith("/v1/files/")
+    assert scenarios["read"]["rps_ratio_to_baseline"] == pytest.approx(
+        scenarios["read"]["rps"] / scenarios["hello"]["rps"],
+        abs=0.001,  # rounded to 3 places
+    )
+    # The app logs one JSON line per request; the hello world nothing per request (a late
+    # worker's start-up lines may land in a window this short).
+    assert scenarios["read"]["log_events"] == pytest.approx(1.0, abs=0.05)
+    assert scenarios["hello"]["log_bytes"] < 1
+    warm = result["lambda_warm"]
+    assert list(warm) == ["health", "read", "presign", "enqueue"]
+    for name, invoke in warm.items():
+        assert invoke["invokes"] == 5
+        assert invoke["billed_ms_mean"] >= invoke["mean_ms"] > 0, name
+        assert invoke["log_bytes"] > 0, name
+    assert result["lambda_python"] == platform.python_version()

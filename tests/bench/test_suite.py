@@ -1,0 +1,190 @@
+"""``python -m bench all`` and ``report`` end to end, with the measuring stages stubbed (the
+real ones are covered by test_load.py, test_emulator.py and tests/jobs), and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import __main__ as dispatcher
+from bench import coldstart, load, suite, worker
+from bench.coldstart import ColdStart
+from bench.worker import WorkerBench
+
+COLD = ColdStart(
+    app_init_ms=410.0,
+    app_first_invoke_ms=5.0,
+    baseline_init_ms=300.0,
+    baseline_first_invoke_ms=4.0,
+    ratio=1.365,
+    app_db_first_request_ms=850.0,
+    bundle_mb=38.2,
+    warm_invoke_p50_us=190.0,
+    app_total_runs_ms=(405.0, 415.0, 430.0),
+    baseline_total_runs_ms=(300.0, 304.0, 310.0),
+)
+
+
+def scenario(rps: float, p50: float, cpu: float, ratio: float | None = None) -> dict[str, Any]:
+    return {
+        "method": "GET",
+        "path": "/x",
+        "expected_status": 200,
+        "requests": int(rps * 3),
+        "errors": 0,
+        "rps": rps,
+        "p50_ms": p50,
+        "p90_ms": p50 * 1.5,
+        "p99_ms": p50 * 2,
+        "mean_ms": p50 * 1.1,
+        "server_cpu_ms": cpu,
+        "request_bytes": 400.0,
+        "response_bytes": 800.0,
+        "log_bytes": 210.0,
+        "log_events": 1.0,
+        "rps_ratio_to_baseline": ratio,
+        "p50_ratio_to_baseline": ratio,
+    }
+
+
+def warm(mean: float) -> dict[str, Any]:
+    return {
+        "invokes": 300,
+        "p50_ms": mean * 0.9,
+        "p90_ms": mean * 1.2,
+        "p99_ms": mean * 1.6,
+        "mean_ms": mean,
+        "billed_ms_mean": mean + 0.5,
+        "log_bytes": 820.0,
+        "log_events": 2.0,
+    }
+
+
+LOAD: dict[str, Any] = {
+    "pinning": "server on CPU 0, client on CPU 1",
+    "generator": "in-repo asyncio generator",
+    "concurrency": 16,
+    "duration_s": 3.0,
+    "warmup_s": 1.0,
+    "gunicorn": "docker/gunicorn.conf.py, 2 workers",
+    "container_coldstart": {
+        "app": {"median_ms": 1400.0, "min_ms": 1350.0, "max_ms": 1500.0, "runs_ms": [1350.0]},
+        "baseline": {"median_ms": 600.0, "min_ms": 580.0, "max_ms": 650.0, "runs_ms": [600.0]},
+        "ratio": 2.333,
+    },
+    "scenarios": {
+        "hello": scenario(10_000, 0.7, 0.1),
+        "health": scenario(3_800, 4.0, 0.26, 0.38),
+        "read": scenario(300, 50.0, 3.2, 0.03),
+        "presign": scenario(180, 90.0, 5.3, 0.018),
+        "enqueue": scenario(130, 110.0, 7.5, 0.013),
+    },
+    "lambda_warm": {
+        "health": warm(0.4),
+        "read": warm(4.5),
+        "presign": warm(8.0),
+        "enqueue": warm(17.0),
+    },
+    "lambda_python": "3.12.1",
+}
+
+
+@pytest.fixture
+def stubbed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(coldstart, "run", lambda **_: COLD)
+
+    def fake_load(options: load.Options, *, step: Any = None) -> dict[str, Any]:
+        for _ in range(options.steps()):
+            step("stub")
+        return LOAD
+
+    monkeypatch.setattr(load, "run", fake_load)
+    monkeypatch.setattr(
+        worker,
+        "run",
+        lambda **_: WorkerBench(
+            messages=200,
+            concurrency=4,
+            raw_msgs_per_s=150.0,
+            worker_msgs_per_s=60.0,
+            ratio=2.5,
+            rounds=1,
+        ),
+    )
+
+
+@pytest.mark.usefixtures("stubbed")
+def test_all_writes_results_report_and_charts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert dispatcher.main(["all", "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    saved = json.loads((out / "results.json").read_text())
+    assert printed == saved
+    assert set(saved) >= {"meta", "coldstart", "load", "worker", "cost", "cost_curve"}
+    assert saved["meta"]["git_sha"]
+    assert saved["meta"]["machine"]["cpus"] >= 1
+    assumptions = saved["cost"]["assumptions"]
+    # Measured figures flow into the model, weighted by the mix (0.96 / 0.02 / 0.02).
+    assert assumptions["lambda_init_ms"] == {
+        "value": 410.0,
+        "source": "measured",
+        "note": assumptions["lambda_init_ms"]["note"],
+    }
+    assert assumptions["server_cpu_ms"]["value"] == pytest.approx(
+        0.96 * 3.2 + 0.02 * 5.3 + 0.02 * 7.5
+    )
+    assert assumptions["peak_ratio"]["source"] == "assumed"
+    for chart in ("cost.png", "coldstart.png", "latency.png"):
+        data = (out / chart).read_bytes()
+        assert data.startswith(b"\x89PNG")
+        assert len(data) < 200_000
+    report = (out / "report.md").read_text()
+    crossovers = saved["cost"]["crossover_rps"]
+    assert f"Fargate costs less than Lambda from **{crossovers['fargate']:,} RPS**" in report
+    assert "### Which target?" in report
+    assert "pick Lambda" in report
+    assert "| `lambda_requests` |" in report
+    assert "| `fargate_vcpu` |" in report
+    assert "server on CPU 0, client on CPU 1" in report  # the pinning is stated
+    assert "`cloudfront_https_request`" in report  # unverified prices are listed
+
+
+@pytest.mark.usefixtures("stubbed")
+def test_report_rerenders_from_results_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert dispatcher.main(["all", "--out", str(tmp_path)]) == 0
+    assert "| avg RPS |" in capsys.readouterr().out
+    (tmp_path / "report.md").unlink()
+    assert dispatcher.main(["report", "--results", str(tmp_path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["summary"].startswith("| avg RPS | Lambda $/month |")
+    assert (tmp_path / "report.md").exists()
+    assert dispatcher.main(["report", "--results", str(tmp_path / "missing")]) == 2
+
+
+def test_coldstart_and_cost_subcommands_print_json(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(coldstart, "run", lambda **_: COLD)
+    assert dispatcher.main(["coldstart", "--local", "--runs", "1", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["app_total_runs_ms"] == list(COLD.app_total_runs_ms)
+    assert printed == json.loads(json.dumps(dataclasses.asdict(COLD)))
+    assert dispatcher.main(["cost", "--no-measured", "--rps", "5", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert list(document["monthly_usd"]["fargate"]) == ["5"]
+
+
+def test_dispatcher_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert dispatcher.main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    for command in ("all", "coldstart", "load", "cost", "report", "remote", "worker"):
+        assert f"  {command} " in listed
+    assert suite.Plan.quick().load_options.runs == 1
