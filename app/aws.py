@@ -189,6 +189,13 @@ class AwsClients:
             read_timeout=read_timeout,
             retries={"mode": "standard", "max_attempts": self.settings.aws_max_attempts},
             signature_version="s3v4" if service == "s3" else None,
+            # Real S3: the regional virtual-hosted endpoint (https://<bucket>.s3.<region>...),
+            # the origin the upload page's CSP allows, with no redirect for a new bucket.
+            s3=(
+                {"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}
+                if service == "s3" and not self.settings.aws_endpoint_url
+                else None
+            ),
             max_pool_connections=32,
         )
         session = boto3.session.Session()

@@ -60,7 +60,7 @@ async def create_upload(
     key = storage.incoming_key(user_id, file_id)
     expires_at = storage.expiry(settings.files_presign_expires_s)
     signed = await call(
-        storage.presigner(aws).generate_presigned_post,
+        aws.s3.generate_presigned_post,
         Bucket=settings.s3_bucket,
         Key=key,
         Fields={"Content-Type": content_type, "success_action_status": "201"},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-import weakref
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,34 +42,6 @@ def parse_incoming_key(key: str) -> tuple[uuid.UUID, uuid.UUID] | None:
     return user_id, file_id
 
 
-_presigners: weakref.WeakKeyDictionary[AwsClients, Any] = weakref.WeakKeyDictionary()
-
-
-def presigner(aws: AwsClients) -> Any:
-    """The client that signs browser URLs.
-
-    Against real S3 it signs for the regional virtual-hosted endpoint
-    (``https://<bucket>.s3.<region>.amazonaws.com``): the origin the page's CSP allows, and one
-    S3 answers without the redirect a new bucket gives on the global endpoint. Signing is
-    local: this client never opens a connection.
-    """
-    if aws.settings.aws_endpoint_url:
-        return aws.s3
-    client = _presigners.get(aws)
-    if client is None:
-        import boto3
-        from botocore.config import Config
-
-        config = Config(
-            region_name=aws.settings.aws_region,
-            signature_version="s3v4",
-            s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"},
-        )
-        client = boto3.session.Session().client("s3", config=config)
-        _presigners[aws] = client
-    return client
-
-
 def expiry(seconds: int) -> datetime:
     return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=seconds)
 
@@ -80,7 +51,7 @@ async def presigned_get(
 ) -> tuple[str, datetime]:
     expires_at = expiry(expires_s)
     url: str = await call(
-        presigner(aws).generate_presigned_url,
+        aws.s3.generate_presigned_url,
         ClientMethod="get_object",
         Params={
             "Bucket": aws.settings.s3_bucket,
