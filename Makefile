@@ -7,8 +7,12 @@ STAMP := $(VENV)/.installed
 export XDG_RUNTIME_DIR ?= $(CURDIR)/.data/run
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
+# Bytecode caches on, even where the environment turns them off (many container images do):
+# the suite starts about a hundred Python processes, and without them each one compiles
+# everything it imports from source again, pytest's assertion rewriting included.
+unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: dev test lint fmt typecheck migrate lock clean help synth deploy-lambda deploy-fargate deploy-ec2 destroy
+.PHONY: dev test browser lint fmt typecheck migrate lock clean help synth deploy-lambda deploy-fargate deploy-ec2 destroy
 
 help:
 	@echo "make dev      start PostgreSQL, S3/SQS (moto) and the API on http://127.0.0.1:8000"
@@ -28,21 +32,33 @@ help:
 	@echo "make bench-smoke    every bench stage, as short as possible, into build/bench-smoke/"
 	@echo "make clean    remove .venv, .data, caches and build output"
 
-# Re-installs only when a lock file or pyproject.toml changes.
+# Re-installs only when a lock file or pyproject.toml changes. --no-compile halves the install:
+# bytecode is written on first import instead, and only for the modules that run.
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 dev: $(STAMP)
 	$(BIN)/python -m app.local
 
-test: $(STAMP)
+# The browser comes first: a machine that cannot have one stops before anything runs. mypy
+# (about a minute with a cold cache) runs beside pytest and reports after it; pytest runs on
+# workers, because much of the suite waits on subprocesses and queues (tests/conftest.py).
+PYTEST_WORKERS ?= 4
+test: browser $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
-	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+	@mkdir -p .data
+	@echo "$(BIN)/mypy > .data/mypy.log &"; $(BIN)/mypy > .data/mypy.log 2>&1 & mypy=$$!; \
+	CHROMIUM="$$(.ci/chromium)" $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup \
+		--cov --cov-report=term $(PYTEST_ARGS); tests=$$?; \
+	wait $$mypy; typed=$$?; echo "$(BIN)/mypy"; cat .data/mypy.log; \
+	exit $$(( tests || typed ))
+
+browser:
+	@.ci/chromium >/dev/null
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -42,6 +42,67 @@ os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_SESSION_TOKEN", None)
 
 TEMPLATE_DB = "trident_template"
+
+# `make test` runs the suite on pytest-xdist workers (`--dist loadgroup`). Tests that share an
+# expensive setup (the CDK synth, a Lambda bundle, a server per module) go to one worker, so it
+# is built once. Grouped here by path: xdist's own `xdist_group` marks do not reach its
+# scheduler under pytest 9 (it renames items through an attribute pytest no longer reads).
+SHARED_SETUP = (
+    "tests/cdk/",
+    "tests/bench/test_emulator.py",
+    "tests/reliability/test_contract.py",
+    "tests/reliability/test_aws_outage.py",
+    "tests/reliability/test_hostile_http.py",
+    "tests/reliability/test_database_outage.py",
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class SharedSetupScheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdist is untyped
+        def _split_scope(self, nodeid: str) -> str:
+            shared = next((p for p in SHARED_SETUP if nodeid.startswith(p)), None)
+            return shared or super()._split_scope(nodeid)
+
+    return SharedSetupScheduling(config, log)
+
+
+# The scheduler hands out single tests in collection order: under xdist the longest go first
+# (as long as the last run measured them; before any run, those that start processes), so the
+# last ones handed out are short and no worker is left alone with a long test at the end.
+DURATIONS_KEY = "trident/durations"
+_durations: dict[str, float] = {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
+    if "PYTEST_XDIST_WORKER" not in os.environ or cache is None:
+        return
+    known: dict[str, float] = cache.get(DURATIONS_KEY, {})
+
+    def longest_first(item: pytest.Item) -> float:
+        if item.nodeid.startswith(SHARED_SETUP):
+            return 0.0  # in their own order: a group is handed out whole
+        guess = 5.0 if item.get_closest_marker("subprocess") else 0.0
+        return -known.get(item.nodeid, guess)
+
+    items.sort(key=longest_first)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    cache = getattr(session.config, "cache", None)
+    if "PYTEST_XDIST_WORKER" in os.environ or cache is None or not _durations:
+        return
+    cache.set(DURATIONS_KEY, {**cache.get(DURATIONS_KEY, {}), **_durations})
+
+
 TEST_KEYS = {"test-1": "k" * 40, "test-0": "o" * 40}
 PASSWORD = "correct horse battery staple"
 REPO = Path(__file__).resolve().parent.parent
