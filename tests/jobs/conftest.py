@@ -99,7 +99,8 @@ async def stack_factory(
 
     async def make(**overrides: Any) -> JobsStack:
         queues = make_queues(
-            max_receive_count=overrides.get("jobs_max_receive_count", 3), visibility_timeout_s=1
+            max_receive_count=overrides.get("jobs_max_receive_count", 3),
+            visibility_timeout_s=overrides.get("jobs_visibility_timeout_s", 1),
         )
         values: dict[str, Any] = {
             "aws_endpoint_url": queues.endpoint_url,
