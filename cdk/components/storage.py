@@ -17,7 +17,8 @@ INCOMING = "incoming/"
 FILES = "files/"
 EXPORTS = "exports/"
 APP_PREFIXES = (INCOMING, FILES, EXPORTS)
-OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+# AbortMultipartUpload: an export that fails mid-upload abandons its parts (app/files/export.py).
+OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
 
 
 def log_bucket(scope: Construct, construct_id: str, *, expire_days: int = 90) -> s3.Bucket:
@@ -101,14 +102,20 @@ class Storage(Construct):
         self.object_access = iam.ManagedPolicy(
             self,
             "ObjectAccess",
-            description="Trident app: get/put/delete objects under incoming/, files/, exports/",
+            description=(
+                "Trident app: get/put/delete objects under incoming/, files/, exports/; "
+                "list the bucket"
+            ),
             statements=[
                 iam.PolicyStatement(
                     actions=list(OBJECT_ACTIONS),
                     resources=[
                         self.bucket.arn_for_objects(f"{prefix}*") for prefix in APP_PREFIXES
                     ],
-                )
+                ),
+                # Without ListBucket S3 answers 403, not 404, for a missing key (completing a
+                # file before its upload would be a 500), and the cleanup cannot list.
+                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]),
             ],
         )
         bucket_id = Stack.of(self).resolve(
