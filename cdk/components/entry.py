@@ -9,6 +9,8 @@ origin's network interfaces live). Passwords and tokens never cross the internet
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Duration
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
@@ -47,6 +49,27 @@ def add_web_targets(
         ),
         # Longer than Gunicorn's graceful timeout: requests in flight finish first.
         deregistration_delay=Duration.seconds(graceful_timeout_s + 5),
+    )
+
+
+# The same 404 problem the app gives for an unknown path.
+NOT_FOUND_BODY = json.dumps(
+    {"type": "https://trident.dev/problems/not-found", "title": "Not Found", "status": 404}
+)
+
+
+def hide_metrics(scope: Construct, listener: elbv2.ApplicationListener) -> None:
+    """``/metrics`` is for scrapers inside the VPC, which reach each task or instance on its own
+    address; through the load balancer (so from CloudFront or the internet) it is a 404."""
+    elbv2.ApplicationListenerRule(
+        scope,
+        "HideMetrics",
+        listener=listener,
+        priority=1,
+        conditions=[elbv2.ListenerCondition.path_patterns(["/metrics", "/metrics/*"])],
+        action=elbv2.ListenerAction.fixed_response(
+            404, content_type="application/problem+json", message_body=NOT_FOUND_BODY
+        ),
     )
 
 
@@ -114,6 +137,7 @@ class PublicEntry(Construct):
                 open=True,
             )
             self.alb.add_redirect(source_port=80, target_port=443)
+            hide_metrics(self, self.listener)
             self.url = f"https://{domain_name}"
             self.proxy_hops = 1
             acknowledge(
@@ -130,6 +154,7 @@ class PublicEntry(Construct):
         self.listener = self.alb.add_listener(
             "Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=False
         )
+        hide_metrics(self, self.listener)
         self.security_group.add_ingress_rule(
             ec2.Peer.ipv4(VPC_CIDR),
             ec2.Port.tcp(80),

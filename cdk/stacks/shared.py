@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
@@ -78,12 +79,23 @@ class SharedStack(Stack):
         )
         self.jwt = JwtKeys(self, "JwtKeys")
 
+        # A key of our own: the AWS-managed alias/aws/sns key's policy does not let CloudWatch
+        # publish, so alarms on a topic encrypted with it would change state and tell no one.
+        alarms_key = kms.Key(
+            self,
+            "AlarmsKey",
+            description="Trident alarm topic: CloudWatch alarms may publish through it",
+            enable_key_rotation=True,
+        )
+        alarms_key.grant(
+            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        )
         self.alarm_topic = sns.Topic(
             self,
             "Alarms",
             display_name="Trident alarms",
             enforce_ssl=True,
-            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+            master_key=alarms_key,
         )
         if settings.alarm_email:
             self.alarm_topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))

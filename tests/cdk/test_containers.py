@@ -250,3 +250,21 @@ def test_context_resizes_ec2(variant: Assembly) -> None:
         {"LaunchTemplateData": Match.object_like({"InstanceType": "c6i.xlarge"})},
     )
     assert "WEB_CONCURRENCY=4" in _user_data(variant)
+
+
+@pytest.mark.parametrize("which", ["assembly", "variant"])  # CloudFront / direct HTTPS
+@pytest.mark.parametrize("stack", CONTAINER_STACKS)
+def test_metrics_answer_404_through_the_load_balancer(
+    which: str, stack: str, request: pytest.FixtureRequest
+) -> None:
+    synthesized: Assembly = request.getfixturevalue(which)
+    (rule,) = synthesized.resources(stack, "AWS::ElasticLoadBalancingV2::ListenerRule").values()
+    properties = rule["Properties"]
+    assert properties["Priority"] == 1
+    (condition,) = properties["Conditions"]
+    assert condition["PathPatternConfig"]["Values"] == ["/metrics", "/metrics/*"]
+    (action,) = properties["Actions"]
+    assert action["Type"] == "fixed-response"
+    response = action["FixedResponseConfig"]
+    assert response["StatusCode"] == "404"
+    assert json.loads(response["MessageBody"])["type"].endswith("/not-found")

@@ -223,3 +223,16 @@ def test_bucket_cors_narrows_to_the_configured_origins(variant: Assembly) -> Non
     env = fn["Properties"]["Environment"]["Variables"]
     assert env["FILES_CORS_ORIGINS"] == "https://app.example.com"
     assert env["CORS_ORIGINS"] == "https://app.example.com"
+
+
+def test_alarm_topic_key_lets_cloudwatch_publish(assembly: Assembly) -> None:
+    (topic,) = assembly.resources("Shared", "AWS::SNS::Topic").values()
+    key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    key = assembly.resources("Shared", "AWS::KMS::Key")[key_id]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    cloudwatch = [
+        s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert len(cloudwatch) == 1
+    assert sorted(cloudwatch[0]["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
