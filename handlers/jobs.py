@@ -1,7 +1,8 @@
 """Lambda SQS handler: ``handlers.jobs.handler`` (event source with ReportBatchItemFailures).
 
 Only the ids of messages that must come back are reported; everything else is deleted by
-Lambda. ``handlers.jobs.housekeeping`` runs the sweep and the DLQ check on a schedule.
+Lambda. ``handlers.jobs.housekeeping`` runs the sweep, the DLQ check and the files cleanup
+(at most once per FILES_CLEANUP_INTERVAL_S in a warm environment) on a schedule.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from app.config import load_settings
+from app.files.cleanup import PeriodicCleanup
 from app.jobs import dlq
 from app.jobs.queue import Queue
 from app.jobs.runner import JobRuntime, Outcome, process_message, sweep
@@ -39,6 +41,8 @@ class _Environment:
         asyncio.set_event_loop(self.loop)
         self.runtime = JobRuntime.from_settings(settings)
         self.queue = Queue(self.runtime.aws, settings.require_queue_url())
+        # Abandoned uploads expire here on Lambda, as in the container worker's housekeeping.
+        self.files_cleanup = PeriodicCleanup(self.runtime)
 
 
 _environment: _Environment | None = None
@@ -85,7 +89,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 async def _housekeeping(env: _Environment) -> dict[str, Any]:
     resent = await sweep(env.runtime)
     report = await dlq.check(env.runtime) if env.runtime.settings.jobs_dlq_url else None
-    return {"resent": resent, "dead_lettered": report.jobs if report else 0}
+    cleaned = await env.files_cleanup.maybe_run()  # logs its own failures
+    return {
+        "resent": resent,
+        "dead_lettered": report.jobs if report else 0,
+        "files_expired": cleaned.expired if cleaned else 0,
+        "files_purged": cleaned.purged if cleaned else 0,
+    }
 
 
 def housekeeping(event: dict[str, Any], context: Any) -> dict[str, Any]:

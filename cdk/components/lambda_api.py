@@ -211,7 +211,7 @@ class HttpApiFront(Construct):
 
 class JobsFunctions(Construct):
     """The SQS consumer (``handlers.jobs.handler``) and the 5-minute housekeeping run
-    (``handlers.jobs.housekeeping``: sweep + dead-letter check)."""
+    (``handlers.jobs.housekeeping``: sweep + dead-letter check + files cleanup)."""
 
     def __init__(
         self,

@@ -99,7 +99,7 @@ class LambdaStack(Stack):
             "Housekeeping",
             code=jobs_code,
             handler="handlers.jobs.housekeeping",
-            description="Trident jobs: resend stalled jobs, check the dead-letter queue",
+            description="Trident jobs: resend stalled jobs, check the DLQ, clean up files",
             environment=environment,
             memory_mb=512,
             timeout=Duration.minutes(2),

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import handlers.jobs
+import tests.files.test_cleanup as cleanup_helpers
 from tests.conftest import REPO
 from tests.jobs.conftest import JobsStack
 
@@ -60,7 +61,9 @@ def _settings_env(stack: JobsStack, **extra: str) -> dict[str, str]:
     return env
 
 
-def _invoke_lambda(env: dict[str, str], event: dict[str, Any]) -> dict[str, Any]:
+def _invoke_lambda(
+    env: dict[str, str], event: dict[str, Any], entry: str = "handler"
+) -> dict[str, Any]:
     """Run the handler the way Lambda does: on a thread with no running event loop."""
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
@@ -69,7 +72,8 @@ def _invoke_lambda(env: dict[str, str], event: dict[str, Any]) -> dict[str, Any]
         def call() -> dict[str, Any]:
             handlers.jobs._environment = None
             try:
-                return handlers.jobs.handler(event, None)
+                result: dict[str, Any] = getattr(handlers.jobs, entry)(event, None)
+                return result
             finally:
                 environment = handlers.jobs._environment
                 if environment is not None:
@@ -186,3 +190,19 @@ async def test_sigkill_mid_job_is_finished_by_redelivery(
     job = await stack.until_status(job_id, "succeeded", within_s=40)
     assert job["attempts"] == 2
     assert stack.queue_depth(stack.queues.jobs_queue_url) == 0
+
+
+async def test_lambda_housekeeping_expires_abandoned_uploads(stack: JobsStack) -> None:
+    user = await cleanup_helpers._user(stack.runtime.db)
+    abandoned = await cleanup_helpers._file(stack.runtime.db, user, age_s=2 * 24 * 3600)
+    fresh = await cleanup_helpers._file(stack.runtime.db, user)
+
+    scheduled = {"source": "aws.events", "detail-type": "Scheduled Event"}
+    env = _settings_env(stack, S3_BUCKET=stack.runtime.settings.s3_bucket or "")
+    result = _invoke_lambda(env, scheduled, "housekeeping")
+    assert result["files_expired"] == 1
+    statuses = {
+        file_id: await stack.scalar("SELECT status FROM files WHERE id = :id", id=file_id)
+        for file_id in (abandoned, fresh)
+    }
+    assert statuses == {abandoned: "rejected", fresh: "pending"}
