@@ -203,6 +203,8 @@ class Ec2App(Construct):
                     "DB_SECRET_ARN": db_secret.secret_arn,
                     "JWT_SECRET_ARN": jwt_secret.secret_arn,
                     "LOG_GROUP": log_group.log_group_name,
+                    # Gunicorn's graceful stop, then time for the master to exit.
+                    "WEB_STOP_TIMEOUT_S": str(graceful_timeout_s + 15),
                 },
             )
         )

@@ -55,6 +55,12 @@ install -m 0644 /opt/trident/src/docker/ec2/trident.logrotate /etc/logrotate.d/t
   -c file:/etc/trident/cloudwatch-agent.json
 
 install -m 0644 /opt/trident/src/docker/ec2/trident-*.service /etc/systemd/system/
+# systemd's stop timeout follows the stack's graceful_timeout_s (Gunicorn's GRACEFUL_TIMEOUT).
+mkdir -p /etc/systemd/system/trident-web.service.d
+cat > /etc/systemd/system/trident-web.service.d/stop.conf <<'UNIT'
+[Service]
+TimeoutStopSec=@@WEB_STOP_TIMEOUT_S@@
+UNIT
 systemctl daemon-reload
 systemctl enable --now trident-secrets.service trident-web.service trident-worker.service
 

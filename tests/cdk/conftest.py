@@ -50,6 +50,7 @@ VARIANT_CONTEXT = {
     "lambda_reserved_concurrency": "50",
     "ec2_instance_type": "c6i.xlarge",
     "ec2_max_instances": "2",
+    "graceful_timeout_s": "50",
     "db_deletion_protection": "false",
     "db_multi_az": "true",
     "sqs_endpoint": "true",

@@ -252,6 +252,15 @@ def test_context_resizes_ec2(variant: Assembly) -> None:
     assert "WEB_CONCURRENCY=4" in _user_data(variant)
 
 
+def test_ec2_web_stop_timeout_follows_the_graceful_timeout(
+    assembly: Assembly, variant: Assembly
+) -> None:
+    assert "TimeoutStopSec=45" in _user_data(assembly)  # default graceful_timeout_s 30
+    variant_script = _user_data(variant)
+    assert "GRACEFUL_TIMEOUT=50" in variant_script
+    assert "TimeoutStopSec=65" in variant_script
+
+
 @pytest.mark.parametrize("which", ["assembly", "variant"])  # CloudFront / direct HTTPS
 @pytest.mark.parametrize("stack", CONTAINER_STACKS)
 def test_metrics_answer_404_through_the_load_balancer(
