@@ -36,6 +36,9 @@ _MAX_CONNECTIONS = {
 RESERVED_CONNECTIONS = 8
 
 
+MIN_JOBS_FUNCTION_TIMEOUT_S = 30
+
+
 class SettingsError(ValueError):
     """A context value is unknown, malformed, or the sizing does not fit the database."""
 
@@ -84,7 +87,8 @@ class DeploySettings:
     cors_origins: tuple[str, ...] = ()
     jobs_max_receive_count: int = 5
     jobs_lease_s: int = 60
-    jobs_visibility_timeout_s: int = 120
+    # Six times the Lambda jobs function's timeout (120 s): see lambda_jobs_timeout_s.
+    jobs_visibility_timeout_s: int = 720
     log_level: str = "INFO"
     log_retention_days: int = 30
     docs_enabled: bool = False
@@ -149,6 +153,11 @@ class DeploySettings:
                 raise SettingsError(f"{name} must be x86_64 or arm64")
         if self.jobs_visibility_timeout_s < self.jobs_lease_s:
             raise SettingsError("jobs_visibility_timeout_s must be >= jobs_lease_s")
+        if self.lambda_jobs_timeout_s < MIN_JOBS_FUNCTION_TIMEOUT_S:
+            raise SettingsError(
+                f"jobs_visibility_timeout_s must be >= {6 * MIN_JOBS_FUNCTION_TIMEOUT_S}: the jobs "
+                f"function's timeout is a sixth of it, at least {MIN_JOBS_FUNCTION_TIMEOUT_S} s"
+            )
         if self.jobs_max_concurrency < 2:
             raise SettingsError("jobs_max_concurrency must be >= 2 (an SQS event source minimum)")
         if not 1 <= self.proxy_max_connections_percent <= 100:
@@ -183,8 +192,11 @@ class DeploySettings:
 
     @property
     def lambda_jobs_timeout_s(self) -> int:
-        # A Lambda job must finish (or extend) before its message becomes visible again.
-        return min(self.jobs_visibility_timeout_s, 900)
+        # AWS: a queue's visibility timeout should be at least six times the timeout of the
+        # function its event source invokes, so the records of a slow batch (run one after
+        # another) are not delivered again mid-batch and climb toward maxReceiveCount.
+        # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html
+        return min(self.jobs_visibility_timeout_s // 6, 900)
 
     @property
     def worker_pool_size(self) -> int:

@@ -29,6 +29,9 @@ class Worker:
         self.settings = runtime.settings
         self.queue = Queue(runtime.aws, self.settings.require_queue_url())
         self.wait_s = self.settings.worker_poll_wait_s if wait_s is None else wait_s
+        self.receive_hide_s = min(
+            self.settings.jobs_lease_s, self.settings.jobs_visibility_timeout_s
+        )
         self.slots = asyncio.Semaphore(self.settings.worker_concurrency)
         self.in_flight: set[asyncio.Task[None]] = set()
         self.stopping = False
@@ -98,8 +101,12 @@ class Worker:
                 # Ask for up to one slot-load ahead, so each receive brings several
                 # messages, but never so many that they wait out their visibility here.
                 wanted = min(10, 2 * concurrency - len(self.in_flight))
+                # Hidden for one lease, not the queue's visibility timeout (six times the Lambda
+                # jobs function's): a worker that dies before its first beat hands work back soon.
                 receive = asyncio.create_task(
-                    self.queue.receive(max_messages=wanted, wait_s=self.wait_s)
+                    self.queue.receive(
+                        max_messages=wanted, wait_s=self.wait_s, visibility_s=self.receive_hide_s
+                    )
                 )
                 await asyncio.wait({receive, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
                 if not receive.done():

@@ -227,3 +227,15 @@ def test_context_resizes_the_functions(variant: Assembly) -> None:
     assert props["Architectures"] == ["arm64"]
     assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
     assert props["ReservedConcurrentExecutions"] == 50
+
+
+def test_jobs_queue_hides_a_batch_six_times_the_jobs_function_timeout(assembly: Assembly) -> None:
+    (queue,) = [
+        q
+        for q in assembly.resources("Shared", "AWS::SQS::Queue").values()
+        if "RedrivePolicy" in q["Properties"]
+    ]
+    functions = assembly.resources("Lambda", "AWS::Lambda::Function").values()
+    (jobs,) = [f for f in functions if f["Properties"]["Handler"] == "handlers.jobs.handler"]
+    assert queue["Properties"]["VisibilityTimeout"] >= 6 * jobs["Properties"]["Timeout"]
+    assert jobs["Properties"]["Timeout"] == 120

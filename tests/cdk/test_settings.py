@@ -37,6 +37,7 @@ def test_context_strings_become_typed_settings() -> None:
         ("fargate_domain_name", "api.example.com", "go together"),
         ("nat_gateways", "0", "nat_gateways"),
         ("cors_origins", "*,https://a.example", "cannot be combined"),
+        ("jobs_visibility_timeout_s", "120", "jobs_visibility_timeout_s must be >= 180"),
     ],
 )
 def test_bad_context_is_refused_by_name(name: str, value: str, message: str) -> None:

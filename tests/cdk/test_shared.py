@@ -116,7 +116,7 @@ def test_jobs_queue_redrives_to_the_dlq_at_the_apps_receive_count(assembly: Asse
         "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
         "maxReceiveCount": 5,
     }
-    assert props["VisibilityTimeout"] == 120
+    assert props["VisibilityTimeout"] == 720  # six times the jobs function's 120 s
     for queue in queues.values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
 
