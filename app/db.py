@@ -132,17 +132,25 @@ class IamAuthToken:
 
 def connect_args(settings: Settings, *, statement_timeout: bool = True) -> dict[str, Any]:
     """asyncpg connection arguments for every engine of ours (migrations: no statement
-    timeout, a schema change may legitimately run long)."""
-    server_settings = {"application_name": f"trident-{settings.target}"}
-    if statement_timeout:
-        server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
-    args: dict[str, Any] = {
-        "timeout": settings.db_connect_timeout_s,
-        "ssl": settings.db_sslmode,
-        "server_settings": server_settings,
-    }
+    timeout, a schema change may legitimately run long).
+
+    Through RDS Proxy (``DB_IAM_AUTH``) no startup parameters at all: the proxy refuses a
+    connection whose startup message carries options it does not pass on, statement_timeout
+    among them ("unsupported startup parameter in options: statement_timeout", e.g.
+    github.com/n8n-io/n8n/issues/25705, github.com/cds-snc/notification-api/pull/1334). There
+    the deploy's migration sets the timeout as the role's default in the database instead
+    (``upgrade_head(role_statement_timeout_ms=...)``): no round trip, no pinning.
+    """
+    args: dict[str, Any] = {"timeout": settings.db_connect_timeout_s, "ssl": settings.db_sslmode}
     if settings.db_iam_auth:
         args["password"] = IamAuthToken.from_settings(settings)
+        return args
+    timeout_ms = settings.db_statement_timeout_ms if statement_timeout else 0
+    args["server_settings"] = {
+        "application_name": f"trident-{settings.target}",
+        # 0 for migrations: the role's default (set by the deploy) must not cut them short.
+        "statement_timeout": str(timeout_ms),
+    }
     return args
 
 

@@ -39,6 +39,7 @@ def migrate() -> dict[str, Any]:
     upgrade_head(
         settings.require_database_url(),
         connect_args=connect_args(settings, statement_timeout=False),
+        role_statement_timeout_ms=settings.db_statement_timeout_ms,
     )
     seconds = round(time.perf_counter() - started, 3)
     logger.info("migrations applied", extra={"seconds": seconds})

@@ -14,7 +14,12 @@ from alembic.config import Config
 HERE = Path(__file__).resolve().parent
 
 
-def alembic_config(database_url: str, *, connect_args: dict[str, Any] | None = None) -> Config:
+def alembic_config(
+    database_url: str,
+    *,
+    connect_args: dict[str, Any] | None = None,
+    role_statement_timeout_ms: int | None = None,
+) -> Config:
     config = Config()
     config.set_main_option("script_location", str(HERE))
     config.set_main_option("path_separator", "os")
@@ -22,10 +27,22 @@ def alembic_config(database_url: str, *, connect_args: dict[str, Any] | None = N
     config.attributes["database_url"] = database_url
     # TLS mode, an IAM token callable, ...: see app.db.connect_args.
     config.attributes["connect_args"] = connect_args or {}
+    # Set as the connecting role's default in this database after upgrading (deploys do).
+    config.attributes["role_statement_timeout_ms"] = role_statement_timeout_ms
     return config
 
 
-def upgrade_head(database_url: str, *, connect_args: dict[str, Any] | None = None) -> None:
+def upgrade_head(
+    database_url: str,
+    *,
+    connect_args: dict[str, Any] | None = None,
+    role_statement_timeout_ms: int | None = None,
+) -> None:
     from alembic import command
 
-    command.upgrade(alembic_config(database_url, connect_args=connect_args), "head")
+    config = alembic_config(
+        database_url,
+        connect_args=connect_args,
+        role_statement_timeout_ms=role_statement_timeout_ms,
+    )
+    command.upgrade(config, "head")

@@ -18,6 +18,10 @@ from app.db import Base, async_url
 
 # Any constant shared by every deployer of this schema; 'trident' in ASCII.
 MIGRATION_LOCK_ID = 0x74726964656E74
+ROLE_STATEMENT_TIMEOUT = (
+    "DO $$ BEGIN EXECUTE format('ALTER ROLE %I IN DATABASE %I SET statement_timeout = %L',"
+    " current_user, current_database(), '{ms}'); END $$"
+)
 
 
 def run_migrations(connection: Connection) -> None:
@@ -30,6 +34,11 @@ def run_migrations(connection: Connection) -> None:
         # Held until commit: a second deployer waits, then finds nothing left to do.
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         context.run_migrations()
+        timeout_ms = context.config.attributes.get("role_statement_timeout_ms")
+        if timeout_ms is not None:
+            # The app role's default in this database: RDS Proxy refuses statement_timeout as
+            # a startup parameter, and a default costs no round trip (app.db.connect_args).
+            connection.execute(text(ROLE_STATEMENT_TIMEOUT.format(ms=int(timeout_ms))))
 
 
 async def run_online() -> None:

@@ -87,6 +87,10 @@ def test_trigger_migrates_to_head_and_again_is_a_no_op(pg_server: Any, empty_dat
     assert "users" in tables(pg_server, empty_database)
     assert "alembic_version" in tables(pg_server, empty_database)
     assert run_handler(None)["migrated"] is True  # already at head: nothing to do
+    # The app role's statement timeout in this database, for connections that cannot send it
+    # as a startup parameter (RDS Proxy); a new session sees it.
+    shown = pg_server.psql(f"\\c {empty_database}\nSHOW statement_timeout;")
+    assert "10s" in shown, shown
 
 
 def test_custom_resource_reports_to_cloudformation(

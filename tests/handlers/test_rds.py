@@ -87,6 +87,21 @@ def test_tls_required_on_aws_targets_and_off_locally() -> None:
     assert "password" not in connect_args(pieces())
 
 
+def test_rds_proxy_connections_carry_no_startup_parameters() -> None:
+    """RDS Proxy refuses startup options it does not pass on (statement_timeout among them):
+    the IAM path (always through the proxy) sends none; the statement timeout is the role's
+    default there, set by the deploy's migration (tests/handlers/test_migrate.py)."""
+    proxied = connect_args(pieces(db_iam_auth=True, db_password=None))
+    assert "server_settings" not in proxied
+    assert set(proxied) == {"timeout", "ssl", "password"}
+    direct = connect_args(pieces(db_statement_timeout_ms=2500))
+    assert direct["server_settings"]["statement_timeout"] == "2500"
+    assert (
+        connect_args(pieces(), statement_timeout=False)["server_settings"]["statement_timeout"]
+        == "0"
+    )  # migrations: never cut short by the role default
+
+
 def test_iam_token_is_what_boto3_generates(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
