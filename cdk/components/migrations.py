@@ -51,11 +51,19 @@ class MigrationStep(Construct):
             log_retention=log_retention,
         )
         database.allow_from(self.function.function, "migrations")
+        # The run waits for the ingress rule it connects through, not only the database: at
+        # creation the rule may otherwise land after the first connection attempt.
+        ingress_rules = [
+            child
+            for group in database.instance.connections.security_groups
+            for child in group.node.children
+            if isinstance(child, ec2.CfnSecurityGroupIngress)
+        ]
         self.trigger = triggers.Trigger(
             self,
             "Run",
             handler=self.function.function,
-            execute_after=[database.instance],
+            execute_after=[database.instance, *ingress_rules],
             execute_on_handler_change=True,
             timeout=TIMEOUT,
         )

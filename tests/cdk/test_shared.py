@@ -162,6 +162,15 @@ def test_migrations_run_after_the_database_on_every_code_change(assembly: Assemb
     ]
     (trigger,) = assembly.resources("Shared", "Custom::Trigger").values()
     assert db_id in trigger["DependsOn"]
+    # ... and after the rule that lets the migration reach PostgreSQL.
+    migrate_groups = functions[migrate_id]["Properties"]["VpcConfig"]["SecurityGroupIds"]
+    (ingress_id,) = [
+        rid
+        for rid, rule in assembly.resources("Shared", "AWS::EC2::SecurityGroupIngress").items()
+        if rule["Properties"].get("SourceSecurityGroupId") in migrate_groups
+        and rule["Properties"]["ToPort"] == 5432
+    ]
+    assert ingress_id in trigger["DependsOn"]
     # The handler's version: a new bundle (a new migration) means a new run.
     (version_id,) = [
         vid
