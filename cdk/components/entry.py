@@ -16,10 +16,10 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from cdk.components.nag import acknowledge
-from cdk.components.network import VPC_CIDR
 from cdk.components.storage import log_bucket
 
 # The app's own port in the container / on the instance (docker/gunicorn.conf.py).
@@ -51,6 +51,8 @@ def add_web_targets(
         deregistration_delay=Duration.seconds(graceful_timeout_s + 5),
     )
 
+
+CLOUDFRONT_PREFIX_LIST = "com.amazonaws.global.cloudfront.origin-facing"
 
 # The same 404 problem the app gives for an unknown path.
 NOT_FOUND_BODY = json.dumps(
@@ -155,10 +157,40 @@ class PublicEntry(Construct):
             "Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=False
         )
         hide_metrics(self, self.listener)
+        # AWS's guidance for CloudFront origins, VPC origins included: admit CloudFront's
+        # origin-facing managed prefix list, and nothing else. Its id differs per region and
+        # these stacks are environment-agnostic, so it is looked up at deploy time.
+        # https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/LocationsOfEdgeServers.html
+        lookup = cr.AwsCustomResource(
+            self,
+            "CloudFrontPrefixList",
+            on_update=cr.AwsSdkCall(
+                service="EC2",
+                action="describeManagedPrefixLists",
+                parameters={
+                    "Filters": [{"Name": "prefix-list-name", "Values": [CLOUDFRONT_PREFIX_LIST]}]
+                },
+                physical_resource_id=cr.PhysicalResourceId.of(CLOUDFRONT_PREFIX_LIST),
+                output_paths=["PrefixLists.0.PrefixListId"],
+            ),
+            policy=cr.AwsCustomResourcePolicy.from_sdk_calls(
+                resources=cr.AwsCustomResourcePolicy.ANY_RESOURCE
+            ),
+            install_latest_aws_sdk=False,
+        )
+        acknowledge(
+            lookup,
+            {
+                "AwsSolutions-IAM5[Resource::*]": (
+                    "ec2:DescribeManagedPrefixLists is a read that supports no resource-level "
+                    "permissions: Resource * is its only form."
+                )
+            },
+        )
         self.security_group.add_ingress_rule(
-            ec2.Peer.ipv4(VPC_CIDR),
+            ec2.Peer.prefix_list(lookup.get_response_field("PrefixLists.0.PrefixListId")),
             ec2.Port.tcp(80),
-            "CloudFront VPC origin (its network interfaces are in this VPC)",
+            "CloudFront origin-facing addresses (the VPC origin)",
         )
         self.distribution = cloudfront.Distribution(
             self,

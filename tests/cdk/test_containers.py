@@ -277,3 +277,39 @@ def test_metrics_answer_404_through_the_load_balancer(
     response = action["FixedResponseConfig"]
     assert response["StatusCode"] == "404"
     assert json.loads(response["MessageBody"])["type"].endswith("/not-found")
+
+
+@pytest.mark.parametrize("stack", CONTAINER_STACKS)
+def test_cloudfront_reaches_the_internal_alb_through_its_origin_facing_prefix_list(
+    assembly: Assembly, stack: str
+) -> None:
+    (lookup_id,) = [
+        rid
+        for rid, resource in assembly.resources(stack, "Custom::AWS").items()
+        if "com.amazonaws.global.cloudfront.origin-facing" in json.dumps(resource)
+        and "describeManagedPrefixLists" in json.dumps(resource)
+    ]
+    ingress = [
+        rule["Properties"]
+        for rule in assembly.resources(stack, "AWS::EC2::SecurityGroupIngress").values()
+        if rule["Properties"].get("FromPort") == 80
+    ]
+    from_cloudfront = [
+        rule
+        for rule in ingress
+        if rule.get("SourcePrefixListId")
+        == {"Fn::GetAtt": [lookup_id, "PrefixLists.0.PrefixListId"]}
+    ]
+    assert len(from_cloudfront) == 1
+    (alb_group,) = [
+        gid
+        for gid, group in assembly.resources(stack, "AWS::EC2::SecurityGroup").items()
+        if "load balancer" in group["Properties"]["GroupDescription"]
+    ]
+    # The load balancer admits CloudFront on port 80 and nothing else.
+    alb_rules = [
+        rule for rule in ingress if rule["GroupId"] == {"Fn::GetAtt": [alb_group, "GroupId"]}
+    ]
+    inline = assembly.resources(stack, "AWS::EC2::SecurityGroup")[alb_group]["Properties"]
+    assert alb_rules == from_cloudfront
+    assert not inline.get("SecurityGroupIngress")
