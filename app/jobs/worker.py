@@ -29,8 +29,10 @@ class Worker:
         self.settings = runtime.settings
         self.queue = Queue(runtime.aws, self.settings.require_queue_url())
         self.wait_s = self.settings.worker_poll_wait_s if wait_s is None else wait_s
+        # Two leases (120 s by default, the queue's timeout before it had to be six times the
+        # Lambda jobs function's): room for a message fetched ahead to wait for a slot.
         self.receive_hide_s = min(
-            self.settings.jobs_lease_s, self.settings.jobs_visibility_timeout_s
+            2 * self.settings.jobs_lease_s, self.settings.jobs_visibility_timeout_s
         )
         self.slots = asyncio.Semaphore(self.settings.worker_concurrency)
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -101,7 +103,7 @@ class Worker:
                 # Ask for up to one slot-load ahead, so each receive brings several
                 # messages, but never so many that they wait out their visibility here.
                 wanted = min(10, 2 * concurrency - len(self.in_flight))
-                # Hidden for one lease, not the queue's visibility timeout (six times the Lambda
+                # Hidden for two leases, not the queue's visibility timeout (six times the Lambda
                 # jobs function's): a worker that dies before its first beat hands work back soon.
                 receive = asyncio.create_task(
                     self.queue.receive(
