@@ -319,6 +319,9 @@ async def sweep(runtime: JobRuntime, *, batch: int = 100) -> int:
     from app.jobs.queue import Queue
 
     queue = Queue(runtime.aws, runtime.settings.require_queue_url())
+    # The client is built before the transaction: a first one (botocore's models, hundreds of
+    # ms) must not hold the rows' locks, nor age the stamp the next sweep judges them by.
+    _ = runtime.aws.sqs
     async with runtime.db.side_transaction() as session:
         job_ids = list(
             (

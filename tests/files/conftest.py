@@ -9,8 +9,11 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from sqlalchemy import text
 
+from app.db import Database
 from app.local.aws import configure_bucket
+from tests.conftest import PASSWORD
 from tests.jobs.conftest import JobsStack, stack_factory  # noqa: F401  (shared fixture)
 
 
@@ -102,3 +105,50 @@ async def events_stack(stack_factory: Callable[..., Awaitable[JobsStack]]) -> Jo
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+# Rows written directly, for tests of what happens to old or half-finished uploads.
+_INSERT = text(
+    """
+    INSERT INTO files (id, user_id, filename, content_type, size, status, sha256, ready_at,
+                       upload_expires_at, created_at, deleted_at)
+    VALUES (:id, :user_id, 'f.txt', 'text/plain', 3, CAST(:status AS varchar),
+            CASE WHEN CAST(:status AS varchar) = 'ready' THEN repeat('0', 64) END,
+            CASE WHEN CAST(:status AS varchar) = 'ready' THEN now() END,
+            now() + interval '10 minutes', now() - make_interval(secs => :age),
+            now() - make_interval(secs => CAST(:deleted_ago AS integer)))
+    """
+)
+
+
+async def insert_user(db: Database) -> uuid.UUID:
+    user_id = uuid.uuid4()
+    async with db.side_transaction() as session:
+        await session.execute(
+            text("INSERT INTO users (id, email, password_hash) VALUES (:id, :email, :hash)"),
+            {"id": user_id, "email": f"{user_id}@example.com", "hash": PASSWORD},
+        )
+    return user_id
+
+
+async def insert_file(
+    db: Database,
+    user_id: uuid.UUID,
+    *,
+    status: str = "pending",
+    age_s: int = 0,
+    deleted_ago_s: int | None = None,
+) -> uuid.UUID:
+    file_id = uuid.uuid4()
+    async with db.side_transaction() as session:
+        await session.execute(
+            _INSERT,
+            {
+                "id": file_id,
+                "user_id": user_id,
+                "status": status,
+                "age": age_s,
+                "deleted_ago": deleted_ago_s,
+            },
+        )
+    return file_id

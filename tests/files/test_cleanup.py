@@ -19,53 +19,7 @@ from app.files import storage
 from app.files.cleanup import PeriodicCleanup, cleanup
 from app.jobs.runner import JobRuntime
 from app.local.aws import LocalAws
-from tests.conftest import PASSWORD
-from tests.files.conftest import object_exists, s3_client
-
-_INSERT = text(
-    """
-    INSERT INTO files (id, user_id, filename, content_type, size, status, sha256, ready_at,
-                       upload_expires_at, created_at, deleted_at)
-    VALUES (:id, :user_id, 'f.txt', 'text/plain', 3, CAST(:status AS varchar),
-            CASE WHEN CAST(:status AS varchar) = 'ready' THEN repeat('0', 64) END,
-            CASE WHEN CAST(:status AS varchar) = 'ready' THEN now() END,
-            now() + interval '10 minutes', now() - make_interval(secs => :age),
-            now() - make_interval(secs => CAST(:deleted_ago AS integer)))
-    """
-)
-
-
-async def _user(db: Database) -> uuid.UUID:
-    user_id = uuid.uuid4()
-    async with db.side_transaction() as session:
-        await session.execute(
-            text("INSERT INTO users (id, email, password_hash) VALUES (:id, :email, :hash)"),
-            {"id": user_id, "email": f"{user_id}@example.com", "hash": PASSWORD},
-        )
-    return user_id
-
-
-async def _file(
-    db: Database,
-    user_id: uuid.UUID,
-    *,
-    status: str = "pending",
-    age_s: int = 0,
-    deleted_ago_s: int | None = None,
-) -> uuid.UUID:
-    file_id = uuid.uuid4()
-    async with db.side_transaction() as session:
-        await session.execute(
-            _INSERT,
-            {
-                "id": file_id,
-                "user_id": user_id,
-                "status": status,
-                "age": age_s,
-                "deleted_ago": deleted_ago_s,
-            },
-        )
-    return file_id
+from tests.files.conftest import insert_file, insert_user, object_exists, s3_client
 
 
 @pytest.fixture
@@ -80,12 +34,12 @@ async def test_cleanup_expires_purges_and_removes_strays(
 ) -> None:
     settings, aws = own_bucket, AwsClients(own_bucket)
     s3, bucket = s3_client(settings.aws_endpoint_url or ""), settings.s3_bucket
-    user = await _user(database)
+    user = await insert_user(database)
     day = 24 * 3600
-    abandoned = await _file(database, user, age_s=2 * day)
-    fresh = await _file(database, user)
-    half_deleted = await _file(database, user, status="ready", deleted_ago_s=3600)
-    ready = await _file(database, user, status="ready")
+    abandoned = await insert_file(database, user, age_s=2 * day)
+    fresh = await insert_file(database, user)
+    half_deleted = await insert_file(database, user, status="ready", deleted_ago_s=3600)
+    ready = await insert_file(database, user, status="ready")
     for key in (
         storage.incoming_key(user, abandoned),
         storage.incoming_key(user, fresh),
@@ -123,12 +77,12 @@ async def test_the_worker_cleans_up_once_per_interval(
 ) -> None:
     runtime = JobRuntime(settings=own_bucket, db=database, aws=AwsClients(own_bucket))
     periodic = PeriodicCleanup(runtime)
-    user = await _user(database)
-    await _file(database, user, age_s=2 * 24 * 3600)
+    user = await insert_user(database)
+    await insert_file(database, user, age_s=2 * 24 * 3600)
     first = await periodic.maybe_run()
     assert first is not None
     assert first.expired == 1
-    await _file(database, user, age_s=2 * 24 * 3600)
+    await insert_file(database, user, age_s=2 * 24 * 3600)
     assert await periodic.maybe_run() is None  # not due for another hour
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 import handlers.jobs
-import tests.files.test_cleanup as cleanup_helpers
 from tests.conftest import REPO
+from tests.files.conftest import insert_file, insert_user
 from tests.jobs.conftest import JobsStack
 
 
@@ -193,9 +193,9 @@ async def test_sigkill_mid_job_is_finished_by_redelivery(
 
 
 async def test_lambda_housekeeping_expires_abandoned_uploads(stack: JobsStack) -> None:
-    user = await cleanup_helpers._user(stack.runtime.db)
-    abandoned = await cleanup_helpers._file(stack.runtime.db, user, age_s=2 * 24 * 3600)
-    fresh = await cleanup_helpers._file(stack.runtime.db, user)
+    user = await insert_user(stack.runtime.db)
+    abandoned = await insert_file(stack.runtime.db, user, age_s=2 * 24 * 3600)
+    fresh = await insert_file(stack.runtime.db, user)
 
     scheduled = {"source": "aws.events", "detail-type": "Scheduled Event"}
     env = _settings_env(stack, S3_BUCKET=stack.runtime.settings.s3_bucket or "")
