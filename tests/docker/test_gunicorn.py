@@ -57,6 +57,15 @@ def gunicorn(clone_database: Callable[[], str], tmp_path: Path) -> Iterator[str]
         log.close()
 
 
+def scrape_count(client: httpx.Client) -> tuple[float, str]:
+    text = client.get("/metrics", headers={"Connection": "close"}).text
+    match = re.search(
+        r'http_requests_total\{method="GET",route="/v1/users/me",status="401"\} (\S+)', text
+    )
+    assert match, text
+    return float(match.group(1)), text
+
+
 @pytest.mark.subprocess
 def test_metrics_sum_across_workers(gunicorn: str) -> None:
     with httpx.Client(base_url=gunicorn) as client:
@@ -64,13 +73,13 @@ def test_metrics_sum_across_workers(gunicorn: str) -> None:
             # A fresh connection each time so both workers get some of the load.
             response = client.get("/v1/users/me", headers={"Connection": "close"})
             assert response.status_code == 401
+        # A worker counts a request after its response is sent, so the last count may land
+        # a moment after the client has read the response; wait for it once.
+        deadline = time.monotonic() + 10
+        while scrape_count(client)[0] != 40.0 and time.monotonic() < deadline:
+            time.sleep(0.05)
         for _ in range(6):
-            text = client.get("/metrics", headers={"Connection": "close"}).text
-            match = re.search(
-                r'http_requests_total\{method="GET",route="/v1/users/me",status="401"\} (\S+)',
-                text,
-            )
-            assert match, text
+            count, text = scrape_count(client)
             # Whichever worker answers the scrape, it reports the sum over both.
-            assert float(match.group(1)) == 40.0
+            assert count == 40.0, text
     assert "db_pool_connections_in_use" in text
