@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from app.jobs import dlq, service
 from app.jobs.runner import Outcome, process_message, sweep
@@ -118,7 +119,7 @@ async def test_poison_message_is_parked_without_blocking(stack_factory: Any, bod
 async def test_sweep_repairs_a_crash_between_commit_and_send(
     stack_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stack: JobsStack = await stack_factory(jobs_sweep_after_s=1)
+    stack: JobsStack = await stack_factory(jobs_sweep_after_s=60)
 
     async def crash_before_send(**kwargs: Any) -> None:
         return None  # the process "died" after COMMIT, before SendMessage
@@ -130,7 +131,12 @@ async def test_sweep_repairs_a_crash_between_commit_and_send(
     assert await stack.scalar("SELECT sent_at FROM jobs WHERE id = :id", id=job_id) is None
 
     assert await sweep(stack.runtime) == 0  # too young: it may still be on its way
-    await asyncio.sleep(1.2)
+    async with stack.runtime.db.sessions() as session, session.begin():
+        # Age the row rather than wait, so a slow machine cannot make it old too soon.
+        await session.execute(
+            text("UPDATE jobs SET updated_at = now() - interval '61 seconds' WHERE id = :id"),
+            {"id": job_id},
+        )
     assert await sweep(stack.runtime) == 1
     assert await sweep(stack.runtime) == 0  # swept jobs are not re-sent at once
     job = await stack.until_status(job_id, "succeeded")
