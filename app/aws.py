@@ -15,17 +15,24 @@ The breaker is a botocore event hook on the clients, so it guards every network 
 whoever makes it, and never the local ones (presigning). It is ours rather than a library's:
 pybreaker holds one lock for the whole guarded call (a 20 s SQS long poll would block every
 other call) and the ``circuitbreaker`` package lets every caller through when half-open.
+
+Every entry point names the IAM duty it performs (``performs``), as declared in
+``cdk/iam_manifest.py``: an AccessDenied is logged with that duty, and the test suite checks
+each call against the manifest.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
+from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -35,8 +42,54 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 logger = logging.getLogger("app.aws")
+
+
+class Duty(StrEnum):
+    """The manifest's duties (cdk/iam_manifest.py; app never imports cdk, a test keeps the two
+    equal)."""
+
+    SERVE_HTTP = "serve-http"
+    RUN_JOBS = "run-jobs"
+    RECEIVE_JOBS = "receive-jobs"
+    HOUSEKEEPING = "housekeeping"
+    OPERATE = "operate"
+
+
+# The duty (cdk/iam_manifest.py) of the code path making AWS calls; tasks inherit it, and so
+# do the threads ``call`` runs boto3 in.
+current_duty: ContextVar[Duty | None] = ContextVar("aws_duty", default=None)
+
+
+def performs(
+    duty: Duty,
+) -> Callable[[Callable[P, Coroutine[Any, Any, T]]], Callable[P, Coroutine[Any, Any, T]]]:
+    """Mark an entry point: AWS calls made under it need ``duty``'s permissions."""
+
+    def decorate(
+        function: Callable[P, Coroutine[Any, Any, T]],
+    ) -> Callable[P, Coroutine[Any, Any, T]]:
+        @functools.wraps(function)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            token = current_duty.set(duty)
+            try:
+                return await function(*args, **kwargs)
+            finally:
+                current_duty.reset(token)
+
+        return wrapper
+
+    return decorate
+
+
+def _access_denied(exc: BaseException) -> str | None:
+    """The denied operation's name, if ``exc`` is an AccessDenied answer."""
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
+    return getattr(exc, "operation_name", "?") if "AccessDenied" in code else None
+
 
 # SQS long polls for up to 20 s; the read timeout of the polling client must outlast that.
 LONG_POLL_S = 20
@@ -232,4 +285,12 @@ async def call(function: Callable[..., T], /, **kwargs: Any) -> T:
             raise AwsUnavailable(
                 "an AWS service did not answer; retry shortly", retry_after_s=1
             ) from exc
+        denied = _access_denied(exc)
+        if denied is not None:
+            # A deploy whose role misses a permission: say which duty needs what.
+            logger.error(
+                "AWS denied the call: the role lacks a permission of its duty "
+                "(cdk/iam_manifest.py)",
+                extra={"operation": denied, "duty": current_duty.get()},
+            )
         raise

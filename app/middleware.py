@@ -19,6 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.aws import Duty, performs
 from app.config import Settings
 from app.errors import PROBLEM_MEDIA_TYPE, encode_problem, problem_body
 from app.observability import access_logger, get_metrics, now, request_id_var
@@ -118,6 +119,7 @@ class RequestContextMiddleware:
         self.csp = content_security_policy(settings)
         self.metrics = get_metrics() if settings.metrics_enabled else None
 
+    @performs(Duty.SERVE_HTTP)
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from app.aws import Duty, performs
 from app.config import load_settings
 from app.jobs import dlq
 from app.jobs.queue import Queue
@@ -58,6 +59,7 @@ def environment() -> _Environment:
     return _environment
 
 
+@performs(Duty.RUN_JOBS)
 async def _process(env: _Environment, record: SQSRecord) -> Outcome:
     async def extend(seconds: int) -> None:
         await env.queue.set_visibility(record.receipt_handle, seconds)

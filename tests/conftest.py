@@ -29,6 +29,7 @@ from app.local.aws import LOCAL_CREDENTIALS, LocalAws, free_port, provision
 from app.local.postgres import database_url, start_postgres
 from app.main import create_app
 from app.migrations import upgrade_head
+from tests import iam_guard
 
 # Never reach a real AWS account from the tests, whatever the developer's shell holds.
 os.environ.update(
@@ -101,6 +102,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if "PYTEST_XDIST_WORKER" in os.environ or cache is None or not _durations:
         return
     cache.set(DURATIONS_KEY, {**cache.get(DURATIONS_KEY, {}), **_durations})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _iam_guard_installed() -> Iterator[None]:
+    yield from iam_guard.install()
+
+
+@pytest.fixture(autouse=True)
+def _iam_guard_checked() -> Iterator[None]:
+    """Fails the test whose AWS calls the manifest does not allow (see tests/iam_guard.py)."""
+    iam_guard.GUARD.take_violations()
+    yield
+    violations = iam_guard.GUARD.take_violations()
+    if violations:
+        pytest.fail("AWS calls the deployed role would be denied:\n" + "\n".join(violations))
 
 
 TEST_KEYS = {"test-1": "k" * 40, "test-0": "o" * 40}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
-from app.aws import AwsClients, call
+from app.aws import AwsClients, Duty, call, performs
 from app.config import Settings
 from app.db import Database
 from app.files import storage
@@ -118,6 +118,7 @@ async def _stray_objects(aws: AwsClients, settings: Settings, now: datetime) -> 
     return total
 
 
+@performs(Duty.HOUSEKEEPING)
 async def cleanup(
     *, db: Database, aws: AwsClients, settings: Settings, now: datetime | None = None
 ) -> CleanupReport:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
+from app.aws import Duty, performs
 from app.jobs.queue import Message, PoisonMessage, Queue, decode_job_id, job_message
 from app.jobs.runner import JobRuntime
 
@@ -59,6 +60,7 @@ class DlqReport:
     unreadable: int
 
 
+@performs(Duty.HOUSEKEEPING)
 async def check(runtime: JobRuntime, *, visibility_s: int = 30) -> DlqReport:
     """Mark dead every job whose message sits in the DLQ (messages stay where they are)."""
     _, dlq = queues(runtime)
@@ -100,6 +102,7 @@ _REQUEUE = text(
 )
 
 
+@performs(Duty.OPERATE)
 async def redrive(runtime: JobRuntime, *, visibility_s: int = 60) -> DlqReport:
     """Move job messages back to the main queue, resetting their jobs to ``queued``.
 

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from app.aws import AwsClients
+from app.aws import AwsClients, Duty, performs
 from app.config import Settings
 from app.db import Database
 from app.files.events import ingest_job_for
@@ -159,6 +159,7 @@ async def _keep_lease(
             logger.warning("could not extend lease", exc_info=True, extra={"job_id": str(job_id)})
 
 
+@performs(Duty.RUN_JOBS)
 async def process_message(
     runtime: JobRuntime,
     *,
@@ -313,6 +314,7 @@ _SWEEP = text(
 )
 
 
+@performs(Duty.HOUSEKEEPING)
 async def sweep(runtime: JobRuntime, *, batch: int = 100) -> int:
     """Send again every job that SQS may not hold: never sent (a crash between commit and
     SendMessage), or abandoned (lease lapsed long ago). Duplicates are harmless by design."""

@@ -13,6 +13,7 @@ import logging
 import signal
 import time
 
+from app.aws import Duty, performs
 from app.config import Settings, load_settings
 from app.files.cleanup import PeriodicCleanup
 from app.jobs import dlq
@@ -48,6 +49,7 @@ class Worker:
                 return
             await self.handle(message)
 
+    @performs(Duty.RUN_JOBS)
     async def handle(self, message: Message) -> None:
         async def extend(seconds: int) -> None:
             await self.queue.set_visibility(message.receipt_handle, seconds)
@@ -85,6 +87,7 @@ class Worker:
             logger.warning("housekeeping failed", exc_info=True)
         await self.files_cleanup.maybe_run()  # hourly; logs its own failures
 
+    @performs(Duty.RECEIVE_JOBS)
     async def run(self, stop: asyncio.Event) -> None:
         concurrency = self.settings.worker_concurrency
         next_housekeeping = time.monotonic()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -52,14 +51,6 @@ class JobsQueue(Construct):
             self.dlq,
             {"AwsSolutions-SQS3": "This is the dead-letter queue of the jobs queue."},
         )
-
-    def grant_consume(self, grantee: iam.IGrantable) -> None:
-        """What a worker needs: receive/delete/extend on the queue, resend (sweep), and the
-        DLQ for the dead-letter check and for parking poison messages."""
-        self.queue.grant_consume_messages(grantee)
-        self.queue.grant_send_messages(grantee)
-        self.dlq.grant_consume_messages(grantee)
-        self.dlq.grant_send_messages(grantee)
 
     def dlq_depth_alarm(self, scope: Construct, construct_id: str) -> cloudwatch.Alarm:
         return cloudwatch.Alarm(

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_iam as iam
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk.components.nag import acknowledge
+from cdk.iam_manifest import Resource
 
 # Key prefixes the app uses (app/files): presigned POSTs land in incoming/, verified objects
 # move to files/, CSV exports go to exports/.
-INCOMING = "incoming/"
-FILES = "files/"
-EXPORTS = "exports/"
-APP_PREFIXES = (INCOMING, FILES, EXPORTS)
-# AbortMultipartUpload: an export that fails mid-upload abandons its parts (app/files/export.py).
-OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+INCOMING = Resource.INCOMING_OBJECTS.value
+EXPORTS = Resource.EXPORT_OBJECTS.value
 
 
 def log_bucket(scope: Construct, construct_id: str, *, expire_days: int = 90) -> s3.Bucket:
@@ -50,7 +46,7 @@ def log_bucket(scope: Construct, construct_id: str, *, expire_days: int = 90) ->
 
 
 class Storage(Construct):
-    """Exposes ``bucket``; ``grant_app_objects`` gives object access under the app's prefixes."""
+    """Exposes ``bucket`` (the app's permissions on it: ``cdk/components/permissions.py``)."""
 
     def __init__(
         self,
@@ -95,44 +91,3 @@ class Storage(Construct):
             server_access_logs_prefix="uploads-bucket/",
             removal_policy=RemovalPolicy.RETAIN,
         )
-
-        # One customer-managed policy in this stack that every target's role attaches: the
-        # wildcard findings are reviewed here once, and no target stack names this bucket's
-        # ARN in a policy of its own.
-        self.object_access = iam.ManagedPolicy(
-            self,
-            "ObjectAccess",
-            description=(
-                "Trident app: get/put/delete objects under incoming/, files/, exports/; "
-                "list the bucket"
-            ),
-            statements=[
-                iam.PolicyStatement(
-                    actions=list(OBJECT_ACTIONS),
-                    resources=[
-                        self.bucket.arn_for_objects(f"{prefix}*") for prefix in APP_PREFIXES
-                    ],
-                ),
-                # Without ListBucket S3 answers 403, not 404, for a missing key (completing a
-                # file before its upload would be a 500), and the cleanup cannot list.
-                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]),
-            ],
-        )
-        bucket_id = Stack.of(self).resolve(
-            Stack.of(self).get_logical_id(cast(s3.CfnBucket, self.bucket.node.default_child))
-        )
-        acknowledge(
-            self.object_access,
-            {
-                f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{prefix}*]": (
-                    f"Objects under {prefix} are per user and per upload; the app chooses the "
-                    "keys, and nothing outside the app's prefixes is reachable."
-                )
-                for prefix in APP_PREFIXES
-            },
-        )
-
-    def grant_app_objects(self, role: iam.IRole | None) -> None:
-        """Get/Put/Delete on the app's prefixes only (no listing, no ACLs, no other keys)."""
-        assert role is not None, "functions and tasks created here always have a role"
-        role.add_managed_policy(self.object_access)

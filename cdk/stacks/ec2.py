@@ -10,6 +10,7 @@ from constructs import Construct
 from cdk.components.app_env import app_environment
 from cdk.components.ec2_api import Ec2App
 from cdk.components.entry import PublicEntry
+from cdk.iam_manifest import Role
 from cdk.stacks.shared import SharedStack
 
 
@@ -65,8 +66,6 @@ class Ec2Stack(Stack):
             log_retention=shared.log_retention,
         )
         database.allow_from(self.app.asg, "EC2")
-        shared.storage.grant_app_objects(self.app.role)
-        shared.jobs.queue.grant_send_messages(self.app.role)
-        shared.jobs.grant_consume(self.app.role)
+        shared.permissions.grant(Role.EC2_INSTANCE, self.app.role)
 
         CfnOutput(self, "Url", value=self.entry.url, description="The API's https URL")

@@ -11,6 +11,7 @@ from constructs import Construct
 from cdk.components.app_env import app_environment
 from cdk.components.container_api import FargateApp, app_image
 from cdk.components.entry import PublicEntry
+from cdk.iam_manifest import Role
 from cdk.stacks.shared import SharedStack
 
 
@@ -78,9 +79,7 @@ class FargateStack(Stack):
         )
         for service in (self.app.web, self.app.worker):
             database.allow_from(service, "Fargate")
-        for role in (self.app.web_role, self.app.worker_role):
-            shared.storage.grant_app_objects(role)
-        shared.jobs.queue.grant_send_messages(self.app.web_role)
-        shared.jobs.grant_consume(self.app.worker_role)
+        shared.permissions.grant(Role.FARGATE_WEB, self.app.web_role)
+        shared.permissions.grant(Role.FARGATE_WORKER, self.app.worker_role)
 
         CfnOutput(self, "Url", value=self.entry.url, description="The API's https URL")

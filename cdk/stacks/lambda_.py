@@ -13,6 +13,7 @@ from cdk.components.app_env import app_environment
 from cdk.components.bundling import lambda_code
 from cdk.components.database import POSTGRES_PORT
 from cdk.components.lambda_api import AppFunction, HttpApiFront, JobsFunctions
+from cdk.iam_manifest import Role
 from cdk.stacks.shared import SharedStack
 
 
@@ -111,11 +112,13 @@ class LambdaStack(Stack):
             # In this stack, so Trident-Shared never points at Trident-Lambda (no cycle).
             fn.connections.allow_to(self.proxy, ec2.Port.tcp(POSTGRES_PORT), "to RDS Proxy")
             self.proxy.grant_connect(fn, database.username)
-            shared.storage.grant_app_objects(fn.role)
             app_function.alarms(self, topic=shared.alarm_topic)
-        shared.jobs.queue.grant_send_messages(self.api_function.function)
-        for worker in (self.jobs_function, self.housekeeping_function):
-            shared.jobs.grant_consume(worker.function)
+        for role, app_function in (
+            (Role.LAMBDA_API, self.api_function),
+            (Role.LAMBDA_JOBS, self.jobs_function),
+            (Role.LAMBDA_HOUSEKEEPING, self.housekeeping_function),
+        ):
+            shared.permissions.grant(role, app_function.function.role)
 
         JobsFunctions(
             self,

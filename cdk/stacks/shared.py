@@ -19,6 +19,7 @@ from cdk.components.bundling import lambda_code
 from cdk.components.database import Database
 from cdk.components.migrations import MigrationStep
 from cdk.components.network import Network
+from cdk.components.permissions import DutyPolicies
 from cdk.components.queue import JobsQueue
 from cdk.components.retention import retention
 from cdk.components.secrets import JwtKeys
@@ -76,6 +77,13 @@ class SharedStack(Stack):
             s3.EventType.OBJECT_CREATED,
             s3n.SqsDestination(self.jobs.queue),
             s3.NotificationKeyFilter(prefix=INCOMING),
+        )
+        self.permissions = DutyPolicies(
+            self,
+            "AppPermissions",
+            bucket=self.storage.bucket,
+            jobs_queue=self.jobs.queue,
+            dead_letter_queue=self.jobs.dlq,
         )
         self.jwt = JwtKeys(self, "JwtKeys")
 

@@ -135,14 +135,6 @@ def test_api_role_may_connect_as_the_db_user_through_the_proxy(assembly: Assembl
     )
 
 
-def test_functions_attach_the_scoped_object_policy(assembly: Assembly) -> None:
-    for handler in ("handlers.api.handler", "handlers.jobs.handler"):
-        _, fn = _function(assembly, handler)
-        role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
-        role = assembly.resources("Lambda", "AWS::IAM::Role")[role_id]
-        assert any("ObjectAccess" in str(arn) for arn in role["Properties"]["ManagedPolicyArns"])
-
-
 def test_jobs_consume_sqs_with_partial_batch_failures(assembly: Assembly) -> None:
     assembly.template("Lambda").has_resource_properties(
         "AWS::Lambda::EventSourceMapping",

@@ -199,22 +199,6 @@ def test_dead_letters_raise_an_alarm(assembly: Assembly) -> None:
     )
 
 
-def test_object_access_is_limited_to_the_app_prefixes(assembly: Assembly) -> None:
-    (policy,) = assembly.resources("Shared", "AWS::IAM::ManagedPolicy").values()
-    (statement, listing) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert sorted(statement["Action"]) == [
-        "s3:AbortMultipartUpload",
-        "s3:DeleteObject",
-        "s3:GetObject",
-        "s3:PutObject",
-    ]
-    suffixes = sorted(resource["Fn::Join"][1][-1] for resource in statement["Resource"])
-    assert suffixes == ["/exports/*", "/files/*", "/incoming/*"]
-    # Listing (and so 404 rather than 403 for a missing key) on the bucket itself, nothing wider.
-    assert listing["Action"] == "s3:ListBucket"
-    assert listing["Resource"]["Fn::GetAtt"][1] == "Arn"
-
-
 def test_bucket_cors_narrows_to_the_configured_origins(variant: Assembly) -> None:
     variant.template("Shared").has_resource_properties(
         "AWS::S3::Bucket",
