@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = Field(default=3.0, gt=0, le=60)
     db_pool_recycle_s: int = Field(default=1800, ge=60)
     db_statement_timeout_ms: int = Field(default=10_000, ge=100)
+    # asyncpg's named-statement cache. 0 makes every statement unnamed: the escape hatch if
+    # RDS Proxy ever pins sessions on named prepared statements (its docs say it does not).
+    db_statement_cache_size: int = Field(default=100, ge=0, le=10_000)
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
     request_timeout_s: float = Field(default=30.0, gt=0, le=900)
     ready_timeout_s: float = Field(default=2.0, gt=0)

@@ -141,7 +141,11 @@ def connect_args(settings: Settings, *, statement_timeout: bool = True) -> dict[
     the deploy's migration sets the timeout as the role's default in the database instead
     (``upgrade_head(role_statement_timeout_ms=...)``): no round trip, no pinning.
     """
-    args: dict[str, Any] = {"timeout": settings.db_connect_timeout_s, "ssl": settings.db_sslmode}
+    args: dict[str, Any] = {
+        "timeout": settings.db_connect_timeout_s,
+        "ssl": settings.db_sslmode,
+        "statement_cache_size": settings.db_statement_cache_size,
+    }
     if settings.db_iam_auth:
         args["password"] = IamAuthToken.from_settings(settings)
         return args

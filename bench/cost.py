@@ -215,6 +215,7 @@ class Inputs:
     shared_log_gb: float = _in(1.0, "GB/month: VPC flow logs (rejects) and PostgreSQL's own log")
     logs_compression: float = _in(0.15, "stored / ingested size of CloudWatch Logs (30-day)")
     secrets: int = _in(2, "Secrets Manager: database credentials and JWT keys")
+    kms_keys: int = _in(1, "customer-managed KMS keys: the alarm topic's, which CloudWatch may use")
     measured: frozenset[str] = field(default=frozenset(), metadata={"note": ""})
 
     def replace(self, **changes: Any) -> Inputs:
@@ -341,6 +342,7 @@ class Model:
             "s3": p["s3_put_request"].cost(uploads * i.s3_puts_per_upload)
             + p["s3_get_request"].cost(uploads * i.s3_gets_per_upload),
             "secrets_manager": p["secret_month"].cost(i.secrets),
+            "kms": p["kms_key_month"].cost(i.kms_keys),
             "cloudwatch_logs": self._logs(log_gb + i.shared_log_gb, lambda_log_gb),
         }
         if i.sqs_endpoint:
@@ -375,7 +377,8 @@ class Model:
             + self._lambda_gb_s(jobs * i.job_duration_ms / 1000, i.jobs_lambda_memory_mb)
             + self._lambda_gb_s(housekeeping * i.housekeeping_ms / 1000, 512),
             "data_transfer_out": p["data_transfer_out"].cost(self._gb(rps, i.response_bytes)),
-            "cloudwatch_alarms": self._alarms(6),  # errors + throttles x 3 functions
+            # Errors + throttles x 3 functions, RDS Proxy pinned sessions.
+            "cloudwatch_alarms": self._alarms(7),
         }
         # Only the API function's SendMessage leaves through the NAT gateway: the SQS event
         # source polls from AWS's side, and S3 has a gateway endpoint.

@@ -108,6 +108,8 @@ class DeploySettings:
     api_throttle_burst: int = 400
     # Share of max_connections RDS Proxy may open to the database.
     proxy_max_connections_percent: int = 40
+    # The functions' DB_STATEMENT_CACHE_SIZE: 0 if the pinned-sessions alarm ever fires.
+    proxy_statement_cache_size: int = 100
 
     # --- Fargate target
     fargate_cpu: int = 1024
@@ -162,6 +164,8 @@ class DeploySettings:
             raise SettingsError("jobs_max_concurrency must be >= 2 (an SQS event source minimum)")
         if not 1 <= self.proxy_max_connections_percent <= 100:
             raise SettingsError("proxy_max_connections_percent must be within 1..100")
+        if self.proxy_statement_cache_size < 0:
+            raise SettingsError("proxy_statement_cache_size must be >= 0")
         for name in ("cors_origins", "files_cors_origins"):
             origins = getattr(self, name)
             if "*" in origins and len(origins) > 1:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from cdk.components.app_env import app_environment
@@ -60,6 +63,7 @@ class LambdaStack(Stack):
                 jobs=shared.jobs,
             ),
             "DB_IAM_AUTH": "true",
+            "DB_STATEMENT_CACHE_SIZE": str(settings.proxy_statement_cache_size),
             # Resolved by CloudFormation at deploy (never in the template or cdk.out): a
             # Secrets Manager call per cold start would cost ~100 ms.
             "JWT_SIGNING_KEYS": shared.jwt.secret.secret_value.unsafe_unwrap(),
@@ -113,6 +117,7 @@ class LambdaStack(Stack):
             fn.connections.allow_to(self.proxy, ec2.Port.tcp(POSTGRES_PORT), "to RDS Proxy")
             self.proxy.grant_connect(fn, database.username)
             app_function.alarms(self, topic=shared.alarm_topic)
+        self.pinned_sessions_alarm(topic=shared.alarm_topic)
         for role, app_function in (
             (Role.LAMBDA_API, self.api_function),
             (Role.LAMBDA_JOBS, self.jobs_function),
@@ -140,3 +145,29 @@ class LambdaStack(Stack):
         )
         CfnOutput(self, "ApiUrl", value=self.http_api.url, description="The API's https URL")
         CfnOutput(self, "ProxyEndpoint", value=self.proxy.endpoint)
+
+    def pinned_sessions_alarm(self, *, topic: sns.ITopic) -> cloudwatch.Alarm:
+        """Sessions RDS Proxy pinned to one database connection, 15 minutes running: the app
+        sends nothing AWS documents as pinning (tests/jobs/test_proxy_pinning.py); if this
+        fires anyway, deploy with proxy_statement_cache_size=0 and read the proxy's debug log."""
+        alarm = cloudwatch.Alarm(
+            self,
+            "ProxyPinnedSessions",
+            alarm_description=(
+                "RDS Proxy sessions pinned: each holds a database connection for its lifetime "
+                "(README, RDS Proxy pinning)"
+            ),
+            metric=cloudwatch.Metric(
+                namespace="AWS/RDS",
+                metric_name="DatabaseConnectionsCurrentlySessionPinned",
+                dimensions_map={"ProxyName": self.proxy.db_proxy_name},
+                statistic="Maximum",
+                period=Duration.minutes(5),
+            ),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=3,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cw_actions.SnsAction(topic))
+        return alarm

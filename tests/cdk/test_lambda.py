@@ -48,6 +48,7 @@ def test_api_function_runtime_size_and_database_settings(assembly: Assembly) -> 
     env = props["Environment"]["Variables"]
     assert env["DB_HOST"] == {"Fn::GetAtt": [_proxy_id(assembly), "Endpoint"]}
     assert env["DB_IAM_AUTH"] == "true"
+    assert env["DB_STATEMENT_CACHE_SIZE"] == "100"  # proxy_statement_cache_size
     assert env["DB_SSLMODE"] == "require"
     assert env["DB_USER"] == "trident"
     assert env["TARGET"] == "lambda"
@@ -183,11 +184,20 @@ def test_http_api_throttles_logs_and_invokes_the_live_alias(assembly: Assembly) 
     assert any(key.startswith("ApiUrl") for key in outputs)
 
 
-def test_errors_and_throttles_alarm(assembly: Assembly) -> None:
+def test_errors_throttles_and_pinned_proxy_sessions_alarm(assembly: Assembly) -> None:
     alarms = assembly.resources("Lambda", "AWS::CloudWatch::Alarm").values()
     metrics = sorted(alarm["Properties"]["MetricName"] for alarm in alarms)
-    assert metrics == ["Errors"] * 3 + ["Throttles"] * 3
+    assert metrics == [
+        "DatabaseConnectionsCurrentlySessionPinned",
+        *["Errors"] * 3,
+        *["Throttles"] * 3,
+    ]
     assert all(alarm["Properties"]["AlarmActions"] for alarm in alarms)
+    (pinned,) = (a for a in alarms if a["Properties"]["Namespace"] == "AWS/RDS")
+    (dimension,) = pinned["Properties"]["Dimensions"]
+    assert dimension["Name"] == "ProxyName"
+    assert dimension["Value"]["Ref"].startswith("Proxy")
+    assert pinned["Properties"]["Threshold"] == 0
 
 
 def test_logs_are_retained_for_a_month(assembly: Assembly) -> None:

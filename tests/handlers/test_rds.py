@@ -93,7 +93,7 @@ def test_rds_proxy_connections_carry_no_startup_parameters() -> None:
     default there, set by the deploy's migration (tests/handlers/test_migrate.py)."""
     proxied = connect_args(pieces(db_iam_auth=True, db_password=None))
     assert "server_settings" not in proxied
-    assert set(proxied) == {"timeout", "ssl", "password"}
+    assert set(proxied) == {"timeout", "ssl", "password", "statement_cache_size"}
     direct = connect_args(pieces(db_statement_timeout_ms=2500))
     assert direct["server_settings"]["statement_timeout"] == "2500"
     assert (

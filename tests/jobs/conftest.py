@@ -113,8 +113,9 @@ async def stack_factory(
             "jobs_sweep_interval_s": 3600,
             "log_level": "WARNING",
         }
+        url = overrides.pop("database_url", None) or clone_database()
         settings = make_settings(
-            clone_database(), tmp_path / f"data-{uuid.uuid4().hex[:6]}", **{**values, **overrides}
+            url, tmp_path / f"data-{uuid.uuid4().hex[:6]}", **{**values, **overrides}
         )
         runtime = JobRuntime.from_settings(settings)
         app = create_app(settings)
