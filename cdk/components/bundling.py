@@ -1,14 +1,16 @@
 """Lambda code assets: the repo's app + handlers, bundled by ``cdk/lambda_bundle.py``.
 
 Bundling runs locally (``python -m cdk.lambda_bundle``: deps for the runtime's platform,
-bytecode compiled by a 3.12 interpreter); CDK falls back to the SAM build image under Docker
-only when local bundling reports it cannot run. The asset hash is computed from the source
-files below plus the bundling options (``environment`` names the function and architecture),
-so an unchanged tree gives an unchanged hash and no redeploy.
+bytecode compiled by a 3.12 interpreter). Without that interpreter, CDK runs the same command
+in the SAM build image under Docker, which has it; with neither, synth stops and says so.
+The asset hash is computed from the source files below plus the bundling options
+(``environment`` names the function and architecture), so an unchanged tree gives an
+unchanged hash and no redeploy.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -27,6 +29,8 @@ from aws_cdk import (
     ILocalBundling,
 )
 from aws_cdk import aws_lambda as lambda_
+
+from cdk.lambda_bundle import BundleError, find_python
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_IMAGE = "public.ecr.aws/sam/build-python3.12"
@@ -96,25 +100,55 @@ class LocalBundler:
         if not (REPO_ROOT / "cdk" / "lambda_bundle.py").exists():
             print("cdk/lambda_bundle.py is missing: cannot bundle locally", file=sys.stderr)  # noqa: T201
             return False
+        if not self.runtime_python_available():
+            return False  # CDK runs the same command in the build image under Docker
         subprocess.run(self.command(output_dir), cwd=REPO_ROOT, check=True)  # noqa: S603
         return True
+
+    def runtime_python_available(self) -> bool:
+        """Whether this machine has the runtime's interpreter; if not, whether Docker can
+        stand in for it (else stop here, saying what to install, rather than at ``docker``)."""
+        try:
+            find_python()
+        except BundleError as missing:
+            if shutil.which("docker") is None:
+                raise BundleError(
+                    f"{missing} Without it, CDK bundles in Docker ({BUILD_IMAGE}), and docker "
+                    "is not on PATH either: install one of the two."
+                ) from None
+            print(  # noqa: T201
+                f"{missing}\nBundling the {self.function} function in Docker ({BUILD_IMAGE}).",
+                file=sys.stderr,
+            )
+            return False
+        return True
+
+
+def bundling_options(*, function: str, architecture: str) -> BundlingOptions:
+    """Local bundling first; the same script in the build image when it cannot run here."""
+    local = LocalBundler(function=function, architecture=architecture)
+    return BundlingOptions(
+        image=DockerImage.from_registry(BUILD_IMAGE),
+        local=local,
+        command=["bash", "-c", " ".join(local.command("/asset-output", python="python3"))],
+        platform="linux/arm64" if architecture == "arm64" else "linux/amd64",
+        # HOME: the container runs as this machine's user, who has no home in the image.
+        environment={
+            "TRIDENT_FUNCTION": function,
+            "TRIDENT_ARCH": architecture,
+            "HOME": "/tmp",  # noqa: S108
+        },
+    )
 
 
 def lambda_code(*, function: str, architecture: str) -> lambda_.Code:
     """The code asset of one function (``api``, ``jobs`` or ``migrate``)."""
     if function not in FUNCTIONS:
         raise ValueError(f"unknown function {function!r}")
-    local = LocalBundler(function=function, architecture=architecture)
     return lambda_.Code.from_asset(
         str(REPO_ROOT),
         exclude=SOURCE_EXCLUDES,
         ignore_mode=IgnoreMode.GLOB,
         asset_hash_type=AssetHashType.SOURCE,
-        bundling=BundlingOptions(
-            image=DockerImage.from_registry(BUILD_IMAGE),
-            local=local,
-            command=["bash", "-c", " ".join(local.command("/asset-output", python="python"))],
-            platform="linux/arm64" if architecture == "arm64" else "linux/amd64",
-            environment={"TRIDENT_FUNCTION": function, "TRIDENT_ARCH": architecture},
-        ),
+        bundling=bundling_options(function=function, architecture=architecture),
     )

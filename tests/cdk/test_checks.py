@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from aws_cdk import App, Validations
+from aws_cdk import App, DockerImage, Validations
 
+from cdk.components import bundling
 from cdk.components.bundling import BUILD_IMAGE, LocalBundler
+from cdk.lambda_bundle import BundleError
 from cdk.lint import lint_assembly
 from cdk.main import build_app
 from cdk.settings import SettingsError
@@ -136,3 +138,44 @@ def test_cli_runs_the_app_as_a_module_with_a_pinned_cli() -> None:
     assert package["devDependencies"]["aws-cdk"].startswith("^2.")
     lock = json.loads((REPO / "package-lock.json").read_text())
     assert lock["packages"]["node_modules/aws-cdk"]["version"].startswith("2.")
+
+
+def test_without_the_runtime_python_bundling_falls_back_to_docker(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_python() -> Path:
+        raise BundleError("no Python 3.12 interpreter found")
+
+    monkeypatch.setattr(bundling, "find_python", no_python)
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    local = LocalBundler(function="api", architecture="x86_64")
+    ran: list[object] = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: ran.append(a))
+    # False: CDK then runs the bundling command in the build image (which has 3.12).
+    assert local.try_bundle("/out", image=DockerImage.from_registry(BUILD_IMAGE)) is False
+    assert ran == []
+    assert "Bundling the api function in Docker" in capsys.readouterr().err
+
+
+def test_without_python_or_docker_synth_stops_naming_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_python() -> Path:
+        raise BundleError("no Python 3.12 interpreter found")
+
+    monkeypatch.setattr(bundling, "find_python", no_python)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    local = LocalBundler(function="api", architecture="x86_64")
+    with pytest.raises(BundleError, match="docker is not on PATH either"):
+        local.try_bundle("/out", image=DockerImage.from_registry(BUILD_IMAGE))
+
+
+def test_the_docker_fallback_runs_the_same_bundle_script_in_the_build_image() -> None:
+    options = bundling.bundling_options(function="jobs", architecture="arm64")
+    assert options.image.image == BUILD_IMAGE
+    assert options.platform == "linux/arm64"
+    assert options.command == [
+        "bash",
+        "-c",
+        "python3 -m cdk.lambda_bundle --function jobs --arch arm64 --out /asset-output --no-zip",
+    ]
