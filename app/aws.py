@@ -85,10 +85,15 @@ def performs(
 
 
 def _access_denied(exc: BaseException) -> str | None:
-    """The denied operation's name, if ``exc`` is an AccessDenied answer."""
+    """The denied operation's name, if ``exc`` is an AccessDenied answer (a HEAD has no body:
+    S3's code is then the bare status, "403")."""
     response = getattr(exc, "response", None)
-    code = response.get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
-    return getattr(exc, "operation_name", "?") if "AccessDenied" in code else None
+    if not isinstance(response, dict):
+        return None
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    denied = "AccessDenied" in code or code in ("403", "Forbidden") or status == 403
+    return str(getattr(exc, "operation_name", "?")) if denied else None
 
 
 # SQS long polls for up to 20 s; the read timeout of the polling client must outlast that.

@@ -164,8 +164,8 @@ class DeploySettings:
             raise SettingsError("jobs_max_concurrency must be >= 2 (an SQS event source minimum)")
         if not 1 <= self.proxy_max_connections_percent <= 100:
             raise SettingsError("proxy_max_connections_percent must be within 1..100")
-        if self.proxy_statement_cache_size < 0:
-            raise SettingsError("proxy_statement_cache_size must be >= 0")
+        if not 0 <= self.proxy_statement_cache_size <= 10_000:
+            raise SettingsError("proxy_statement_cache_size must be within 0..10000 (the app's)")
         for name in ("cors_origins", "files_cors_origins"):
             origins = getattr(self, name)
             if "*" in origins and len(origins) > 1:

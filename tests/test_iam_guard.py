@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
 from app import aws
 from cdk import iam_manifest
@@ -47,3 +48,35 @@ async def test_a_key_outside_the_app_prefixes_is_refused() -> None:
         "s3:GetObject on key 'secrets/x', outside the app's prefixes (duty serve-http) "
         "is not in cdk/iam_manifest.py"
     ]
+
+
+def test_a_call_outside_every_entry_point_fails_unless_marked() -> None:
+    iam_guard.GUARD.require("s3:GetObject", iam_guard.object_resource("files/x"))
+    (violation,) = iam_guard.GUARD.take_violations()
+    assert violation.endswith(iam_guard.OUTSIDE_ENTRY_POINTS)
+    iam_guard.GUARD.require("s3:GetObject", iam_guard.object_resource("files/x"))
+    assert iam_guard.GUARD.take_violations(outside_entry_points=False) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [("AccessDenied", 403), ("403", 403), ("AccessDeniedException", 400)]
+)
+async def test_access_denied_is_logged_with_the_duty_and_operation(
+    caplog: pytest.LogCaptureFixture, code: str, status: int
+) -> None:
+    def denied() -> None:
+        # HEAD answers carry no body: S3's code is then the bare status, "403".
+        raise ClientError(
+            {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+            "HeadObject",
+        )
+
+    @aws.performs(aws.Duty.RUN_JOBS)
+    async def job() -> None:
+        await aws.call(denied)
+
+    with pytest.raises(ClientError):
+        await job()
+    (record,) = [r for r in caplog.records if r.name == "app.aws"]
+    assert record.getMessage().startswith("AWS denied the call")
+    assert (record.operation, record.duty) == ("HeadObject", aws.Duty.RUN_JOBS)  # type: ignore[attr-defined]

@@ -180,6 +180,7 @@ async def test_no_secret_reaches_any_log_record(
         assert entry["level"] == "INFO"
 
 
+@pytest.mark.aws_internals
 async def test_aws_sdk_debug_output_stays_out_of_logs(
     debug_logging: None,
     app_factory: Callable[..., FastAPI],

@@ -282,6 +282,7 @@ async def test_upload_arriving_after_the_policy_expired_is_rejected(
     assert "expired" in record["rejected_reason"]
 
 
+@pytest.mark.aws_internals
 async def test_a_second_post_after_ready_cannot_change_the_file(
     client: httpx.AsyncClient, headers: dict[str, str], database: Database, settings: Settings
 ) -> None:
@@ -311,6 +312,7 @@ async def test_a_second_post_after_ready_cannot_change_the_file(
         assert (await browser.get(link["url"])).content == CONTENT
 
 
+@pytest.mark.aws_internals
 async def test_presigned_urls_for_aws_are_regional_and_allowed_by_the_csp(
     settings_factory: Any,
 ) -> None:

@@ -39,6 +39,7 @@ async def _ready_bytes(stack: JobsStack, file_id: uuid.UUID) -> bytes:
         return (await browser.get(link.json()["url"])).content
 
 
+@pytest.mark.aws_internals
 async def test_racing_verifications_decide_once(stack: JobsStack) -> None:
     user_id, file_id, _ = await _upload(stack, FIRST)
     runtime = stack.runtime
@@ -58,6 +59,7 @@ async def test_racing_verifications_decide_once(stack: JobsStack) -> None:
     assert await _ready_bytes(stack, file_id) == FIRST
 
 
+@pytest.mark.aws_internals
 async def test_an_upload_replaced_mid_check_is_checked_again(
     stack: JobsStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -90,6 +92,7 @@ async def test_an_upload_replaced_mid_check_is_checked_again(
     assert await _ready_bytes(stack, file_id) == SECOND
 
 
+@pytest.mark.aws_internals
 async def test_an_upload_landing_after_its_file_was_deleted_is_removed(stack: JobsStack) -> None:
     upload = await start_upload(stack.client, stack.headers, size=len(FIRST))
     file_id = uuid.UUID(upload["file_id"])

@@ -33,14 +33,14 @@ from tests.conftest import make_settings
 from tests.jobs.conftest import JobsStack
 
 PINNING = {
-    "SET": re.compile(r"^\s*(SET|RESET)\b", re.IGNORECASE),
+    "SET": re.compile(r"(^|;)\s*(SET|RESET)\b", re.IGNORECASE),
     "set_config": re.compile(r"\bset_config\s*\(", re.IGNORECASE),
     "SQL prepared statements or DISCARD": re.compile(
-        r"^\s*(PREPARE|EXECUTE|DEALLOCATE|DISCARD)\b", re.IGNORECASE
+        r"(^|;)\s*(PREPARE|EXECUTE|DEALLOCATE|DISCARD)\b", re.IGNORECASE
     ),
     "temporary objects": re.compile(r"\bCREATE\s+(TEMP|TEMPORARY)\b", re.IGNORECASE),
     "declared cursors": re.compile(r"\bDECLARE\b[^;]*\bCURSOR\b", re.IGNORECASE),
-    "LISTEN or LOAD": re.compile(r"^\s*(LISTEN|LOAD)\b", re.IGNORECASE),
+    "LISTEN or LOAD": re.compile(r"(^|;)\s*(LISTEN|LOAD)\b", re.IGNORECASE),
     "sequence functions": re.compile(r"\b(nextval|setval)\s*\(", re.IGNORECASE),
     "session advisory locks": re.compile(r"\bpg_(try_)?advisory_lock(_shared)?\s*\(", re.I),
 }
