@@ -20,7 +20,9 @@ On a local stack (PostgreSQL, moto for S3 and SQS), all on 127.0.0.1:
 Keys of the JSON (other tools read them): ``pinning``, ``generator``, ``concurrency``,
 ``duration_s``, ``container_coldstart.{app,baseline}.{median_ms,min_ms,max_ms,runs_ms}``,
 ``container_coldstart.ratio``, ``scenarios[name]`` and ``lambda_warm[name]`` (see
-``Scenario`` and ``LambdaWarm``), names: hello (baseline), health, read, presign, enqueue.
+``Scenario`` and ``LambdaWarm``), names: hello (baseline), health, read, job_read, presign,
+enqueue, and floor_read: the same-stack floor of ``read`` (``bench/floor_read.py``), with
+``rps_ratio_to_floor`` and ``cpu_ratio_to_floor`` on ``read`` and ``job_read``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from cdk.lambda_bundle import REPO
 
 GUNICORN_CONF = REPO / "docker" / "gunicorn.conf.py"
 HELLO_MODULE = "bench_hello"
+FLOOR_MODULE = "bench.floor_read"
 HELLO_SOURCE = '''"""Minimal FastAPI app: the floor a FastAPI container cannot go below."""
 
 from fastapi import FastAPI
@@ -130,6 +133,7 @@ class Stack:
     workdir: Path
     token: str = ""
     file_id: str = ""
+    job_id: str = ""
 
     def server_env(self, **extra: str) -> dict[str, str]:
         """The full app as a container target runs it (TARGET=fargate), on this stack."""
@@ -561,8 +565,12 @@ class Scenario:
     response_bytes: float
     log_bytes: float
     log_events: float
+    # New database connections opened while measuring (0 in a steady state).
+    connects: int | None = None
     rps_ratio_to_baseline: float | None = None
     p50_ratio_to_baseline: float | None = None
+    rps_ratio_to_floor: float | None = None
+    cpu_ratio_to_floor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -585,6 +593,33 @@ def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
+class SessionCounter:
+    """Sessions PostgreSQL has established to one database (``pg_stat_database.sessions``),
+    read over a single connection held for the whole run, so reading adds none."""
+
+    # Busy backends publish their statistics at most once a second.
+    STATS_DELAY_S = 1.1
+
+    def __init__(self, database_url: str) -> None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        self.loop = asyncio.new_event_loop()
+        self.connection = self.loop.run_until_complete(asyncpg.connect(database_url))
+
+    def count(self) -> int:
+        time.sleep(self.STATS_DELAY_S)
+        value = self.loop.run_until_complete(
+            self.connection.fetchval(
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+            )
+        )
+        return int(value)
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.connection.close())
+        self.loop.close()
+
+
 def _measure(
     server: Gunicorn,
     target: Target,
@@ -594,6 +629,7 @@ def _measure(
     warmup_s: float,
     pinning: Pinning,
     use_wrk: bool,
+    sessions: SessionCounter | None = None,
 ) -> Scenario:
     request = target.request()
     status, _ = fetch(server.port, request)
@@ -607,6 +643,7 @@ def _measure(
             duration_s=warmup_s,
             max_requests=MAX_REQUESTS_PER_SCENARIO,
         )
+    sessions_before = sessions.count() if sessions is not None else None
     cpu_before = server.cpu_seconds()
     log_before = server.log_size()
     if use_wrk:
@@ -634,6 +671,9 @@ def _measure(
         }
     cpu = server.cpu_seconds() - cpu_before
     log_after = server.log_size()
+    connects = None
+    if sessions is not None and sessions_before is not None:
+        connects = sessions.count() - sessions_before
     served = max(1.0, stats["requests"])
     return Scenario(
         method=target.method,
@@ -651,6 +691,7 @@ def _measure(
         response_bytes=round(stats["bytes_read"] / served, 1),
         log_bytes=round((log_after[0] - log_before[0]) / served, 1),
         log_events=round((log_after[1] - log_before[1]) / served, 3),
+        connects=connects,
     )
 
 
@@ -710,12 +751,24 @@ def _prepare_user(port: int) -> tuple[str, str]:
     return token, str(response_json(response)["file_id"])
 
 
-def app_targets(token: str, file_id: str) -> list[Target]:
+def _prepare_job(port: int, token: str) -> str:
+    """Enqueue one job to read back (nothing runs it: it stays queued)."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    status, response = fetch(
+        port, http_request("POST", "/v1/jobs", headers=headers, body=ENQUEUE_BODY)
+    )
+    if status != 202:
+        raise RuntimeError(f"enqueue: {status}")
+    return str(response_json(response)["job_id"])
+
+
+def app_targets(token: str, file_id: str, job_id: str) -> list[Target]:
     auth = {"Authorization": f"Bearer {token}"}
     posting = {**auth, "Content-Type": "application/json"}
     return [
         Target("health", "GET", "/health", 200, {}),
         Target("read", "GET", f"/v1/files/{file_id}", 200, auth),
+        Target("job_read", "GET", f"/v1/jobs/{job_id}", 200, auth),
         Target("presign", "POST", "/v1/files", 201, posting, PRESIGN_BODY),
         Target("enqueue", "POST", "/v1/jobs", 202, posting, ENQUEUE_BODY),
     ]
@@ -749,28 +802,53 @@ def warm_load(
         step("warm load hello (baseline)")
     finally:
         baseline.stop()
-    server = Gunicorn(app=None, env=stack.server_env(), pinning=pinning, workdir=stack.workdir)
+    sessions = SessionCounter(stack.database_url)
     try:
-        server.wait_healthy()
-        stack.token, stack.file_id = _prepare_user(server.port)
-        for target in app_targets(stack.token, stack.file_id):
-            results[target.name] = _measure(server, target, **options)
-            step(f"warm load {target.name}")
+        server = Gunicorn(app=None, env=stack.server_env(), pinning=pinning, workdir=stack.workdir)
+        try:
+            server.wait_healthy()
+            stack.token, stack.file_id = _prepare_user(server.port)
+            stack.job_id = _prepare_job(server.port, stack.token)
+            for target in app_targets(stack.token, stack.file_id, stack.job_id):
+                results[target.name] = _measure(server, target, sessions=sessions, **options)
+                step(f"warm load {target.name}")
+        finally:
+            server.stop()
+        floor_env = stack.server_env()
+        floor = Gunicorn(
+            app=f"{FLOOR_MODULE}:app", env=floor_env, pinning=pinning, workdir=stack.workdir
+        )
+        try:
+            floor.wait_healthy()
+            read = Target("floor_read", "GET", f"/v1/files/{stack.file_id}", 200, _auth(stack))
+            results["floor_read"] = _measure(floor, read, sessions=sessions, **options)
+            step("warm load floor_read (same-stack floor)")
+        finally:
+            floor.stop()
     finally:
-        server.stop()
+        sessions.close()
     base = results["hello"]
     for name, scenario in list(results.items()):
         if name != "hello":
-            results[name] = _with_ratios(scenario, base)
+            results[name] = _with_ratios(scenario, base, floor=results["floor_read"])
     return results
 
 
-def _with_ratios(scenario: Scenario, base: Scenario) -> Scenario:
+def _auth(stack: Stack) -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.token}"}
+
+
+def _with_ratios(scenario: Scenario, base: Scenario, *, floor: Scenario) -> Scenario:
     values = asdict(scenario)
     values["rps_ratio_to_baseline"] = round(scenario.rps / base.rps, 3) if base.rps else None
     values["p50_ratio_to_baseline"] = (
         round(scenario.p50_ms / base.p50_ms, 3) if base.p50_ms else None
     )
+    if scenario is not floor and scenario.path.startswith("/v1/") and scenario.method == "GET":
+        values["rps_ratio_to_floor"] = round(scenario.rps / floor.rps, 3) if floor.rps else None
+        values["cpu_ratio_to_floor"] = (
+            round(scenario.server_cpu_ms / floor.server_cpu_ms, 3) if floor.server_cpu_ms else None
+        )
     return Scenario(**values)
 
 
@@ -876,7 +954,7 @@ def lambda_warm(
         "POWERTOOLS_METRICS_NAMESPACE": "TridentBench",
     }
     events: dict[str, tuple[dict[str, Any], int]] = {}
-    for target in app_targets(stack.token, stack.file_id):
+    for target in app_targets(stack.token, stack.file_id, stack.job_id):
         headers = {key.lower(): value for key, value in target.headers.items()}
         event = http_api_event(target.method, target.path, headers=headers, body=target.body)
         events[target.name] = (event, target.expected_status)
@@ -934,7 +1012,8 @@ class Options:
     use_wrk: bool | None = None  # None: when wrk is on PATH
 
     def steps(self) -> int:
-        return 2 * self.runs + 5 + (1 if self.with_lambda else 0)
+        # Cold starts, hello + 5 app scenarios + the floor, the Lambda warm path.
+        return 2 * self.runs + 7 + (1 if self.with_lambda else 0)
 
 
 def run(

@@ -60,8 +60,13 @@ def test_response_parsing_waits_for_the_whole_body() -> None:
 
 
 def test_short_run_on_the_local_stack(
-    clone_database: Callable[[str | None], str], moto_endpoint: str
+    clone_database: Callable[[str | None], str],
+    moto_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Connection counts need PostgreSQL's statistics published (about a second per reading);
+    # this short run checks their shape, `make bench` their values.
+    monkeypatch.setattr(load.SessionCounter, "STATS_DELAY_S", 0.0)
     options = load.Options(
         runs=1, concurrency=4, duration_s=0.3, warmup_s=0.1, lambda_invokes=5, lambda_warmup=1
     )
@@ -82,13 +87,29 @@ def test_short_run_on_the_local_stack(
     assert cold["baseline"]["median_ms"] > 0
     assert cold["ratio"] > 0
     scenarios = result["scenarios"]
-    assert list(scenarios) == ["hello", "health", "read", "presign", "enqueue"]
+    assert list(scenarios) == [
+        "hello",
+        "health",
+        "read",
+        "job_read",
+        "presign",
+        "enqueue",
+        "floor_read",
+    ]
     for name, scenario in scenarios.items():
         assert scenario["requests"] > 0, name
         assert scenario["errors"] == 0, name
         assert 0 < scenario["p50_ms"] <= scenario["p99_ms"], name
         assert scenario["server_cpu_ms"] > 0, name
     assert scenarios["read"]["path"].startswith("/v1/files/")
+    assert scenarios["floor_read"]["path"] == scenarios["read"]["path"]
+    assert scenarios["job_read"]["path"].startswith("/v1/jobs/")
+    for name in ("read", "job_read"):
+        assert scenarios[name]["rps_ratio_to_floor"] == pytest.approx(
+            scenarios[name]["rps"] / scenarios["floor_read"]["rps"], abs=0.001
+        )
+        assert scenarios[name]["cpu_ratio_to_floor"] > 0
+    assert all(isinstance(s["connects"], int) for n, s in scenarios.items() if n != "hello")
     assert scenarios["read"]["rps_ratio_to_baseline"] == pytest.approx(
         scenarios["read"]["rps"] / scenarios["hello"]["rps"],
         abs=0.001,  # rounded to 3 places
@@ -98,7 +119,7 @@ def test_short_run_on_the_local_stack(
     assert scenarios["read"]["log_events"] == pytest.approx(1.0, abs=0.05)
     assert scenarios["hello"]["log_bytes"] < 1
     warm = result["lambda_warm"]
-    assert list(warm) == ["health", "read", "presign", "enqueue"]
+    assert list(warm) == ["health", "read", "job_read", "presign", "enqueue"]
     for name, invoke in warm.items():
         assert invoke["invokes"] == 5
         assert invoke["billed_ms_mean"] >= invoke["mean_ms"] > 0, name
