@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0, le=200)
     db_pool_timeout_s: float = Field(default=3.0, gt=0, le=60)
     db_pool_recycle_s: int = Field(default=1800, ge=60)
+    # A pooled connection idle this long is pinged before use (closed ones are always
+    # replaced, at no cost); busier ones go straight to work.
+    db_idle_ping_s: float = Field(default=30.0, ge=0)
     db_statement_timeout_ms: int = Field(default=10_000, ge=100)
     # asyncpg's named-statement cache. 0 makes every statement unnamed: the escape hatch if
     # RDS Proxy ever pins sessions on named prepared statements (its docs say it does not).

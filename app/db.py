@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -159,17 +160,47 @@ def connect_args(settings: Settings, *, statement_timeout: bool = True) -> dict[
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(settings.require_database_url()),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
         pool_recycle=settings.db_pool_recycle_s,
-        pool_pre_ping=True,
         # Bound parameters can carry secrets; never let them reach a log line or a traceback.
         hide_parameters=True,
         connect_args=connect_args(settings),
     )
+    check_liveness_at_checkout(engine, idle_ping_s=settings.db_idle_ping_s)
+    return engine
+
+
+def check_liveness_at_checkout(engine: AsyncEngine, *, idle_ping_s: float) -> None:
+    """Replace dead pooled connections before a request sees them, without ``pool_pre_ping``'s
+    round trip at every checkout.
+
+    A connection the server closed (failover, ``pg_terminate_backend``, RDS Proxy's idle
+    close, a restart) has already had its end of stream read by the event loop: asyncpg marks
+    it closed, which costs nothing to look at. Only a connection idle for ``idle_ping_s`` is
+    pinged, for the drops nobody announces (a NAT or firewall forgetting it). Wall-clock time,
+    because a frozen Lambda environment's monotonic clock stands still.
+    """
+
+    def returned(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.time()
+
+    def checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if dbapi_connection._connection.is_closed():
+            raise DisconnectionError("the server closed this connection")
+        idle_since = record.info.get("idle_since")
+        if idle_since is not None and time.time() - idle_since >= idle_ping_s:
+            try:
+                dbapi_connection.ping()
+            except Exception as exc:
+                raise DisconnectionError("an idle connection did not answer a ping") from exc
+
+    # DisconnectionError makes the pool discard the connection and check out another.
+    event.listen(engine.sync_engine.pool, "checkin", returned)
+    event.listen(engine.sync_engine.pool, "checkout", checked_out)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

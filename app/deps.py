@@ -86,9 +86,9 @@ async def get_current_user(
     user = await session.get(User, claims.user_id)
     if user is None:
         raise InvalidToken("user no longer exists")
-    # End the read now: the route may need a side transaction (a rate-limit count), and
-    # holding this connection while waiting for a second one starves a busy pool.
-    await session.commit()
+    # The read stays in the request's transaction: one transaction per request. A route that
+    # needs a second connection (a side transaction) commits first, so no request holds one
+    # connection while it waits for another (tests/reliability/test_pool.py).
     return user
 
 

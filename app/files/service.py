@@ -48,6 +48,9 @@ async def create_upload(
             "file-too-large",
             f"the file is {body.size} bytes; the limit is {settings.files_max_bytes} bytes",
         )
+    # The count commits on a connection of its own: end the user's read first, so this
+    # request never holds one connection while it waits for a second.
+    await session.commit()
     await consume(
         db,
         keys=[f"presign:{user_id}"],

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.conftest import PASSWORD, assert_problem, auth_headers
 from tests.reliability.conftest import CommittedApp, scaled
@@ -161,3 +162,44 @@ async def test_every_route_works_on_a_single_connection(
     completed = await client.post(f"/v1/files/{file_id}/complete", headers=headers)
     assert_problem(completed, 409, "upload-missing")
     assert (await client.delete(f"/v1/files/{file_id}", headers=headers)).status_code == 204
+
+
+async def test_connections_cut_by_the_server_are_replaced_without_a_failed_request(
+    committed_app: Callable[..., Awaitable[CommittedApp]],
+) -> None:
+    """Failover, pg_terminate_backend, RDS Proxy's idle close: every pooled connection is cut
+    while idle, then reads and writes arrive at once. No ping at checkout (the pool only
+    pings connections idle for DB_IDLE_PING_S, an hour here), yet none of them fails."""
+    app, client = await committed_app(
+        db_pool_size=POOL, db_max_overflow=OVERFLOW, db_idle_ping_s=3600
+    )
+    headers = await auth_headers(client)
+    engine = app.state.db.engine
+
+    sleep_job = {"kind": "sleep"}
+
+    async def mixed_burst() -> list[httpx.Response]:
+        return list(
+            await asyncio.gather(
+                *(client.get("/v1/jobs", headers=headers) for _ in range(3)),
+                *(client.post("/v1/jobs", json=sleep_job, headers=headers) for _ in range(3)),
+                client.get("/v1/users/me", headers=headers),
+            )
+        )
+
+    assert all(r.status_code in {200, 202} for r in await mixed_burst())
+    pooled = engine.pool.checkedin()
+    assert pooled >= POOL
+    async with engine.connect() as admin:  # takes one of them; its own is spared below
+        cut = await admin.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    assert cut == pooled - 1
+
+    responses = await mixed_burst()
+    assert [r.status_code for r in responses] == [200] * 3 + [202] * 3 + [200]
+    listed = await client.get("/v1/jobs", headers=headers)
+    assert len(listed.json()["items"]) == 6  # both bursts' writes committed
