@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -174,22 +175,35 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+def _server_spoke(connection: Any) -> bool:
+    """Whether anything is waiting to be read on an idle asyncpg connection's socket."""
+    transport = connection._transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
+
+
 def check_liveness_at_checkout(engine: AsyncEngine, *, idle_ping_s: float) -> None:
     """Replace dead pooled connections before a request sees them, without ``pool_pre_ping``'s
     round trip at every checkout.
 
     A connection the server closed (failover, ``pg_terminate_backend``, RDS Proxy's idle
-    close, a restart) has already had its end of stream read by the event loop: asyncpg marks
-    it closed, which costs nothing to look at. Only a connection idle for ``idle_ping_s`` is
-    pinged, for the drops nobody announces (a NAT or firewall forgetting it). Wall-clock time,
-    because a frozen Lambda environment's monotonic clock stands still.
+    close, a restart) has either been marked closed by asyncpg already, or has the server's
+    last words (a FATAL notice, the end of stream) waiting in its socket: an idle connection
+    is never spoken to otherwise, so one ``poll`` with no timeout tells, without a round trip.
+    Only a connection idle for ``idle_ping_s`` is pinged, for the drops nobody announces (a NAT
+    or firewall forgetting it). Wall-clock time: a frozen Lambda's monotonic clock stands still.
     """
 
     def returned(dbapi_connection: Any, record: Any) -> None:
         record.info["idle_since"] = time.time()
 
     def checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        if dbapi_connection._connection.is_closed():
+        raw = dbapi_connection._connection
+        if raw.is_closed() or _server_spoke(raw):
             raise DisconnectionError("the server closed this connection")
         idle_since = record.info.get("idle_since")
         if idle_since is not None and time.time() - idle_since >= idle_ping_s:
@@ -216,11 +230,19 @@ class Database:
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # For requests that only read (GET, HEAD): autocommit, so no BEGIN and COMMIT round trips
+    # around their SELECTs. None: reads use ``sessions`` too (the tests' rolled-back ones).
+    reads: async_sessionmaker[AsyncSession] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         engine = create_engine(settings)
-        return cls(engine=engine, sessions=create_sessionmaker(engine))
+        autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return cls(
+            engine=engine,
+            sessions=create_sessionmaker(engine),
+            reads=create_sessionmaker(autocommit),
+        )
 
     @asynccontextmanager
     async def side_transaction(self) -> AsyncIterator[AsyncSession]:

@@ -18,27 +18,44 @@ from app.db import Database
 from app.middleware import client_ip
 
 
-def get_settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+def database_of(request: Request) -> Database:
     database: Database | None = request.app.state.db
     if database is None:
         # No lifespan opened it (Lambda runs with lifespan off): made on first use, kept
         # for the life of the execution environment.
-        database = request.app.state.db = Database.from_settings(get_settings(request))
+        database = request.app.state.db = Database.from_settings(settings_of(request))
     return database
 
 
+async def get_settings(request: Request) -> Settings:
+    return settings_of(request)
+
+
+async def get_database(request: Request) -> Database:
+    return database_of(request)
+
+
+# Every dependency here is ``async def``: FastAPI runs a plain ``def`` one in a worker thread,
+# a thread hop per dependency per request for what is an attribute lookup.
 AppSettings = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
-async def get_session(db: DatabaseDep) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed before the response is sent, else rolled back."""
-    async with db.sessions() as session:
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def get_session(request: Request, db: DatabaseDep) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed before the response is sent, else rolled back.
+    GET and HEAD only read: their statements run in autocommit (no BEGIN/COMMIT round trips),
+    so a GET route must never write."""
+    reads_only = request.method in READ_ONLY_METHODS and db.reads is not None
+    factory = db.reads if reads_only and db.reads is not None else db.sessions
+    async with factory() as session:
         try:
             yield session
             await session.commit()
@@ -52,12 +69,12 @@ async def get_session(db: DatabaseDep) -> AsyncIterator[AsyncSession]:
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_passwords(request: Request) -> Passwords:
+async def get_passwords(request: Request) -> Passwords:
     passwords: Passwords = request.app.state.passwords
     return passwords
 
 
-def get_token_issuer(request: Request) -> TokenIssuer:
+async def get_token_issuer(request: Request) -> TokenIssuer:
     issuer: TokenIssuer = request.app.state.tokens
     return issuer
 
@@ -66,7 +83,7 @@ PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
 TokenIssuerDep = Annotated[TokenIssuer, Depends(get_token_issuer)]
 
 
-def get_client_ip(request: Request, settings: AppSettings) -> str:
+async def get_client_ip(request: Request, settings: AppSettings) -> str:
     return client_ip(request.scope, settings.trusted_proxy_hops)
 
 
@@ -96,7 +113,7 @@ async def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_aws(request: Request) -> AwsClients:
+async def get_aws(request: Request) -> AwsClients:
     aws: AwsClients = request.app.state.aws
     return aws
 

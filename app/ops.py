@@ -35,10 +35,10 @@ async def ready(request: Request) -> Health:
     # Imported here: this module is on the /health path, which must not load SQLAlchemy.
     from sqlalchemy import text
 
-    from app.deps import get_database, get_settings
+    from app.deps import database_of, settings_of
 
-    db = get_database(request)
-    timeout = get_settings(request).ready_timeout_s
+    db = database_of(request)
+    timeout = settings_of(request).ready_timeout_s
     try:
         async with asyncio.timeout(timeout):
             async with db.engine.connect() as connection:

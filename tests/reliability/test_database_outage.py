@@ -103,8 +103,9 @@ async def test_database_down_answers_503_fast_and_recovers_without_restart(
 async def test_connections_cut_under_the_pool_are_replaced_without_errors(
     own_postgres: tuple[Any, str], outage_app: tuple[Any, httpx.AsyncClient]
 ) -> None:
-    """A failover or a proxy restart kills every server session; pre-ping notices the dead
-    pooled connections and the next requests get fresh ones: not even one error."""
+    """A failover or a proxy restart kills every server session; the checkout notices the dead
+    pooled connections (closed, or with the server's last words unread) and the next requests
+    get fresh ones: not even one error, and no ping round trip on healthy ones."""
     server, _ = own_postgres
     app, client = outage_app
     headers = await auth_headers(client)
