@@ -136,9 +136,15 @@ class Stack:
     job_id: str = ""
 
     def server_env(self, **extra: str) -> dict[str, str]:
-        """The full app as a container target runs it (TARGET=fargate), on this stack."""
+        """The full app as a container target runs it (TARGET=fargate, the pool Trident-Fargate
+        deploys), on this stack."""
+        from cdk.settings import DeploySettings
+
+        deployed = DeploySettings()
         return {
             "TARGET": "fargate",
+            "DB_POOL_SIZE": str(deployed.fargate_db_pool_size),
+            "DB_MAX_OVERFLOW": str(deployed.fargate_db_max_overflow),
             "DATABASE_URL": self.database_url,
             "DB_SSLMODE": "disable",  # a Unix socket here; TLS to RDS on AWS
             "AWS_ENDPOINT_URL": self.aws_endpoint,

@@ -122,8 +122,10 @@ class DeploySettings:
     fargate_worker_min_tasks: int = 1
     fargate_worker_max_tasks: int = 2
     fargate_architecture: str = "x86_64"
-    fargate_db_pool_size: int = 3
-    fargate_db_max_overflow: int = 2
+    # No overflow: an overflow connection is opened and closed again under every burst
+    # beyond the pool; a fixed pool of the same total never connects in steady load.
+    fargate_db_pool_size: int = 5
+    fargate_db_max_overflow: int = 0
     fargate_domain_name: str | None = None
     fargate_certificate_arn: str | None = None
 
@@ -132,8 +134,8 @@ class DeploySettings:
     ec2_min_instances: int = 1
     ec2_max_instances: int = 3
     ec2_web_workers: int | None = None  # default: one per vCPU
-    ec2_db_pool_size: int = 3
-    ec2_db_max_overflow: int = 2
+    ec2_db_pool_size: int = 5
+    ec2_db_max_overflow: int = 0
     ec2_domain_name: str | None = None
     ec2_certificate_arn: str | None = None
 
