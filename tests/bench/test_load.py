@@ -67,8 +67,15 @@ def test_short_run_on_the_local_stack(
     # Connection counts need PostgreSQL's statistics published (about a second per reading);
     # this short run checks their shape, `make bench` their values.
     monkeypatch.setattr(load.SessionCounter, "STATS_DELAY_S", 0.0)
+    # The in-repo generator even where wrk is installed: wrk runs a whole second at least.
     options = load.Options(
-        runs=1, concurrency=4, duration_s=0.3, warmup_s=0.1, lambda_invokes=5, lambda_warmup=1
+        runs=1,
+        concurrency=4,
+        duration_s=0.3,
+        warmup_s=0.1,
+        lambda_invokes=5,
+        lambda_warmup=1,
+        use_wrk=False,
     )
     steps: list[str] = []
     # The handler from the repo's sources on this interpreter: building the bundle is for
