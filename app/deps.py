@@ -53,8 +53,8 @@ async def get_session(request: Request, db: DatabaseDep) -> AsyncIterator[AsyncS
     """One transaction per request: committed before the response is sent, else rolled back.
     GET and HEAD only read: their statements run in autocommit (no BEGIN/COMMIT round trips),
     so a GET route must never write."""
-    reads_only = request.method in READ_ONLY_METHODS and db.reads is not None
-    factory = db.reads if reads_only and db.reads is not None else db.sessions
+    reads = db.reads if request.method in READ_ONLY_METHODS else None
+    factory = reads or db.sessions
     async with factory() as session:
         try:
             yield session
