@@ -9,6 +9,7 @@ for a database of their own, copied from the migrated template.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -29,6 +30,7 @@ from app.local.aws import LOCAL_CREDENTIALS, LocalAws, free_port, provision
 from app.local.postgres import database_url, start_postgres
 from app.main import create_app
 from app.migrations import upgrade_head
+from app.observability import JsonFormatter
 from tests import iam_guard
 
 # Never reach a real AWS account from the tests, whatever the developer's shell holds.
@@ -107,6 +109,20 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _iam_guard_installed() -> Iterator[None]:
     yield from iam_guard.install()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """An app built in-process reconfigures the root logger (level, handler): a test that
+    set LOG_LEVEL=CRITICAL must not silence the records a later test on that worker reads."""
+    root = logging.getLogger()
+    level, handlers = root.level, set(root.handlers)
+    yield
+    root.setLevel(level)
+    for handler in set(root.handlers) - handlers:
+        # pytest's own capture handlers come and go per phase; ours carry the JSON formatter.
+        if isinstance(handler.formatter, JsonFormatter):
+            root.removeHandler(handler)
 
 
 @pytest.fixture(autouse=True)

@@ -77,17 +77,23 @@ async def authenticate(
     )
 
     user = await session.scalar(select(User).where(User.email == email))
+    # End the read before hashing: argon2 takes tens of milliseconds of CPU, and a pooled
+    # connection held across it is one that concurrent requests time out waiting for.
+    await session.commit()
     if user is None:
         await passwords.verify_dummy(password)
         raise AppError(401, "invalid-credentials", BAD_CREDENTIALS)
     if not await passwords.verify(user.password_hash, password):
         raise AppError(401, "invalid-credentials", BAD_CREDENTIALS)
 
+    rehashed = (
+        await passwords.hash(password) if passwords.needs_rehash(user.password_hash) else None
+    )
     # In the request's transaction: a second connection held on top of this one would starve
     # a busy pool (and a login that fails after this point may as well count).
     await ratelimit.give_back(session, keys=keys)
-    if passwords.needs_rehash(user.password_hash):
-        user.password_hash = await passwords.hash(password)
+    if rehashed is not None:
+        user.password_hash = rehashed
     return user
 
 
