@@ -22,12 +22,7 @@ from app.errors import (
     problem_responses,
     problems_as_problem_json,
 )
-from app.middleware import (
-    BodyLimitMiddleware,
-    ProblemCORSMiddleware,
-    RequestContextMiddleware,
-    TimeoutMiddleware,
-)
+from app.middleware import LimitsMiddleware, ProblemCORSMiddleware, RequestContextMiddleware
 from app.observability import configure_logging
 from app.ops import metrics_router
 from app.ops import router as ops_router
@@ -137,8 +132,11 @@ def create_app(settings: Settings | None = None, *, defer_routers: bool = False)
                 expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
                 max_age=600,
             ),
-            Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes),
-            Middleware(TimeoutMiddleware, timeout_s=settings.request_timeout_s),
+            Middleware(
+                LimitsMiddleware,
+                max_body_bytes=settings.max_body_bytes,
+                timeout_s=settings.request_timeout_s,
+            ),
         ],
     )
     app.state.settings = settings

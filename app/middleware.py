@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request context, security headers, body limit, timeout, CORS.
+"""Pure ASGI middleware: request context, security headers, body limit and timeout, CORS.
 
 Pure ASGI (not BaseHTTPMiddleware) so streaming bodies are counted as they arrive and
 no extra task is spawned per request.
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
-import uuid
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -84,10 +85,14 @@ DOCS_CSP = (
 
 def forwarded_value(headers: Headers, name: str, hops: int) -> str | None:
     """The entry a trusted proxy appended ``hops`` positions from the right, or None."""
+    return hop_entry(headers.getlist(name), hops)
+
+
+def hop_entry(values: list[str], hops: int) -> str | None:
+    """``forwarded_value`` over the header's values, in the order they arrived."""
     if hops <= 0:
         return None
-    raw = ",".join(headers.getlist(name))
-    entries = [part.strip() for part in raw.split(",") if part.strip()]
+    entries = [part.strip() for part in ",".join(values).split(",") if part.strip()]
     if len(entries) < hops:
         return None
     return entries[-hops]
@@ -110,13 +115,27 @@ def client_ip(scope: Scope, trusted_proxy_hops: int) -> str:
     return str(client[0]) if client else "unknown"
 
 
+# Every response carries these unless the route set its own. Encoded once: this runs per request.
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+PRIVATE = (b"cache-control", b"private, no-store")
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class RequestContextMiddleware:
-    """Outermost layer: request id, security headers, access log, metrics, last-resort 500."""
+    """Outermost layer: request id, security headers, ``Vary: Origin``, access log, metrics,
+    last-resort 500. Reads the raw header list once rather than building ``Headers``."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.settings = settings
-        self.csp = content_security_policy(settings)
+        self.hops = settings.trusted_proxy_hops
+        self.csp = (b"content-security-policy", content_security_policy(settings).encode())
+        self.docs_csp = (b"content-security-policy", DOCS_CSP.encode())
         self.metrics = get_metrics() if settings.metrics_enabled else None
 
     @performs(Duty.SERVE_HTTP)
@@ -124,17 +143,27 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_headers = Headers(scope=scope)
-        incoming = request_headers.get("x-request-id", "")
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        incoming = ""
+        authenticated = False
+        forwarded_proto: list[str] = []
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and not incoming:
+                incoming = value.decode("latin-1")
+            elif name == b"authorization":
+                authenticated = True
+            elif name == b"x-forwarded-proto":
+                forwarded_proto.append(value.decode("latin-1"))
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
-        authenticated = "authorization" in request_headers
-        https = scope.get("scheme") == "https" or (
-            forwarded_value(request_headers, "x-forwarded-proto", self.settings.trusted_proxy_hops)
-            == "https"
-        )
-        csp = DOCS_CSP if scope["path"] in DOCS_PATHS else self.csp
+        defaults = [
+            *SECURITY_HEADERS,
+            self.docs_csp if scope["path"] in DOCS_PATHS else self.csp,
+        ]
+        if scope.get("scheme") == "https" or hop_entry(forwarded_proto, self.hops) == "https":
+            defaults.append(HSTS)
+        if authenticated:
+            defaults.append(PRIVATE)
         status = 500
         started = False
         begin = now()
@@ -144,19 +173,9 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["x-request-id"] = request_id
-                headers.setdefault("x-content-type-options", "nosniff")
-                headers.setdefault("x-frame-options", "DENY")
-                headers.setdefault("referrer-policy", "no-referrer")
-                headers.setdefault("cross-origin-opener-policy", "same-origin")
-                headers.setdefault("content-security-policy", csp)
-                if https:
-                    headers.setdefault(
-                        "strict-transport-security", "max-age=63072000; includeSubDomains"
-                    )
-                if authenticated:
-                    headers.setdefault("cache-control", "private, no-store")
+                message["headers"] = with_defaults(
+                    message.get("headers", ()), request_id.encode(), defaults
+                )
             await send(message)
 
         try:
@@ -175,10 +194,11 @@ class RequestContextMiddleware:
             elapsed = now() - begin
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
+            method = scope["method"]
             access_logger.info(
                 "request",
                 extra={
-                    "method": scope["method"],
+                    "method": method,
                     "route": template,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
@@ -186,12 +206,43 @@ class RequestContextMiddleware:
             )
             if self.metrics is not None:
                 self.metrics.observe(
-                    method=scope["method"], route=template, status=status, seconds=elapsed
+                    method=method if method in KNOWN_METHODS else "OTHER",
+                    route=template,
+                    status=status,
+                    seconds=elapsed,
                 )
                 database = getattr(scope["app"].state, "db", None) if "app" in scope else None
                 if database is not None:
                     self.metrics.observe_pool(database.engine)
             request_id_var.reset(token)
+
+
+def with_defaults(
+    headers: Iterable[tuple[bytes, bytes]], request_id: bytes, defaults: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The response's headers with our request id, each default the response did not set,
+    and Origin in ``Vary``: whether the request sent one or not, CORS makes the answer
+    depend on it (so a shared cache must not serve one to the other)."""
+    out: list[tuple[bytes, bytes]] = []
+    present: set[bytes] = set()
+    varies_by_origin = False
+    for name, value in headers:
+        name = name.lower()
+        if name == b"x-request-id":
+            continue
+        if name == b"vary":
+            if b"origin" in value.lower():
+                varies_by_origin = True
+            else:
+                value += b", Origin"
+                varies_by_origin = True
+        present.add(name)
+        out.append((name, value))
+    out.append((b"x-request-id", request_id))
+    out.extend(header for header in defaults if header[0] not in present)
+    if not varies_by_origin:
+        out.append((b"vary", b"Origin"))
+    return out
 
 
 class StartTracker:
@@ -213,18 +264,28 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"request body exceeds {limit} bytes")
 
 
-class BodyLimitMiddleware:
-    """413 on the bytes actually received, chunked bodies included."""
+class LimitsMiddleware:
+    """413 on the bytes actually received (chunked bodies included), and a 504 problem when
+    the app has not started answering within the request timeout. One layer for both: the
+    same start tracker serves them."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, timeout_s: float) -> None:
         self.app = app
         self.limit = max_body_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
+        declared = next(
+            (
+                value.decode("latin-1")
+                for name, value in scope["headers"]
+                if name == b"content-length"
+            ),
+            None,
+        )
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             status, slug = (
                 (413, "payload-too-large") if declared.isdigit() else (400, "bad-request")
@@ -233,41 +294,14 @@ class BodyLimitMiddleware:
                 scope, send, status, slug, f"request body exceeds {self.limit} bytes"
             )
             return
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise BodyTooLarge(self.limit)
-            return message
-
         tracking_send = StartTracker(send)
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            async with asyncio.timeout(self.timeout_s):
+                await self.app(scope, self._counting(receive), tracking_send)
         except BodyTooLarge as exc:
             if tracking_send.started:
                 raise
             await send_problem(scope, send, 413, "payload-too-large", str(exc.detail))
-
-
-class TimeoutMiddleware:
-    """504 problem when the app has not started answering within the request timeout."""
-
-    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
-        self.app = app
-        self.timeout_s = timeout_s
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        tracking_send = StartTracker(send)
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                await self.app(scope, receive, tracking_send)
         except TimeoutError:
             logger.warning("request timed out", extra={"timeout_s": self.timeout_s})
             if tracking_send.started:
@@ -280,9 +314,31 @@ class TimeoutMiddleware:
                 f"the request did not complete within {self.timeout_s:g} s",
             )
 
+    def _counting(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        return counting_receive
+
 
 class ProblemCORSMiddleware(CORSMiddleware):
-    """Starlette's CORS, with rejected preflights answered as problems like every other 4xx."""
+    """Starlette's CORS, with rejected preflights answered as problems like every other 4xx.
+    A request without ``Origin`` is not a CORS request: it passes straight through (the
+    ``Vary: Origin`` Starlette would add comes from ``RequestContextMiddleware``)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not any(name == b"origin" for name, _ in scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     def preflight_response(self, request_headers: Headers) -> Response:
         response = super().preflight_response(request_headers)

@@ -111,14 +111,21 @@ def _iam_guard_installed() -> Iterator[None]:
     yield from iam_guard.install()
 
 
+# What configure_logging turns off for containers (Lambda's Powertools lines print the location).
+_LOGGING_RECORD_SWITCHES = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
+
+
 @pytest.fixture(autouse=True)
 def _root_logging_restored() -> Iterator[None]:
-    """An app built in-process reconfigures the root logger (level, handler): a test that
-    set LOG_LEVEL=CRITICAL must not silence the records a later test on that worker reads."""
+    """An app built in-process reconfigures logging (root level, handler, record fields): a
+    test that set LOG_LEVEL=CRITICAL must not silence the records a later test reads."""
     root = logging.getLogger()
     level, handlers = root.level, set(root.handlers)
+    record_fields = [(name, getattr(logging, name)) for name in _LOGGING_RECORD_SWITCHES]
     yield
     root.setLevel(level)
+    for name, value in record_fields:
+        setattr(logging, name, value)
     for handler in set(root.handlers) - handlers:
         # pytest's own capture handlers come and go per phase; ours carry the JSON formatter.
         if isinstance(handler.formatter, JsonFormatter):

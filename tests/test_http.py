@@ -123,6 +123,13 @@ async def test_cors_allows_configured_origin(app_factory: Any, origin: str) -> N
         assert "access-control-allow-origin" not in evil.headers
         simple = await client.get("/health", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in simple.headers
+        allowed = await client.get("/health", headers={"Origin": origin})
+        assert allowed.headers["access-control-allow-origin"] == origin
+        plain = await client.get("/health")
+    # The answer depends on Origin whether the request sent one or not: a shared cache must
+    # not hand a response made for one to the other. Named once, never twice.
+    for response in (simple, allowed, plain):
+        assert response.headers.get_list("vary") == ["Origin"], response.headers
 
 
 async def test_me_with_token_has_private_cache_headers(client: Any) -> None:

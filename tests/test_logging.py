@@ -214,3 +214,27 @@ async def test_aws_sdk_debug_output_stays_out_of_logs(
         leaked = leaks(raw_texts(record), secrets)
         assert not leaked, f"{record.name} record {record.getMessage()!r} holds {leaked}"
     assert "Authorization" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"msg": "request", "route": "/v1/files/{file_id}", "status": 200}',
+        '{"msg": "login", "password": "hunter2"}',
+        '{"msg": "x", "Authorization": "Bearer abc.def"}',
+        "SET-COOKIE=session; path=/",
+        "refresh_token='abc' and ACCESS_TOKEN: xyz",
+        "passwd=p4ss, secret = s3cr3t",
+        "header eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig and more",
+        # Non-ASCII: re's case-insensitive match folds these to ASCII letters.
+        "autHor\u0131zation: Bearer qwe",
+        "\u212aEY token=\u00e9t\u00e9",
+        "pa\u017f\u017fword=abc",
+        "nothing to hide here, just words",
+    ],
+)
+def test_scrub_redacts_exactly_what_its_patterns_match(text: str) -> None:
+    from app.observability import _JWT, _KEYED_SECRET, REDACTED, scrub
+
+    reference = _KEYED_SECRET.sub(lambda m: m.group(1) + REDACTED, _JWT.sub(REDACTED, text))
+    assert scrub(text) == reference
