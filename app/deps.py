@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
 from app.auth.passwords import Passwords
-from app.auth.tokens import InvalidToken, TokenIssuer
+from app.auth.tokens import AccessClaims, InvalidToken, TokenIssuer
 from app.aws import AwsClients
 from app.config import Settings
 from app.db import Database
@@ -92,15 +92,21 @@ ClientIP = Annotated[str, Depends(get_client_ip)]
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 
 
-async def get_current_user(
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-    issuer: TokenIssuerDep,
-    session: Session,
-) -> User:
+async def get_caller(
+    token: Annotated[str | None, Depends(oauth2_scheme)], issuer: TokenIssuerDep
+) -> AccessClaims:
     if token is None:
         raise InvalidToken("missing bearer token")
-    claims = issuer.verify_access(token)
-    user = await session.get(User, claims.user_id)
+    return issuer.verify_access(token)
+
+
+# The bearer token, verified, but its user not yet looked up: a route taking only this must
+# read through app.auth.ownership, which checks the user in the same statement as its row.
+Caller = Annotated[AccessClaims, Depends(get_caller)]
+
+
+async def get_current_user(caller: Caller, session: Session) -> User:
+    user = await session.get(User, caller.user_id)
     if user is None:
         raise InvalidToken("user no longer exists")
     # The read stays in the request's transaction: one transaction per request. A route that

@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from app.caching import CONDITIONAL_GET_RESPONSES, conditional_json
-from app.deps import AppSettings, Aws, CurrentUser, DatabaseDep, Session
+from app.deps import AppSettings, Aws, Caller, CurrentUser, DatabaseDep, Session
 from app.errors import problem_responses
 from app.files import service
 from app.files.schemas import Download, FileCreate, FileOut, FileUpload
@@ -64,9 +64,9 @@ async def list_files(
     responses={**CONDITIONAL_GET_RESPONSES, **problem_responses(401, 404, 422)},
 )
 async def get_file(
-    file_id: uuid.UUID, user: CurrentUser, session: Session, request: Request
+    file_id: uuid.UUID, caller: Caller, session: Session, request: Request
 ) -> Response:
-    record = await service.get_file(session=session, user_id=user.id, file_id=file_id)
+    record = await service.get_file(session=session, user_id=caller.user_id, file_id=file_id)
     return conditional_json(request, FileOut.of(record))
 
 
@@ -78,10 +78,10 @@ async def get_file(
     responses=problem_responses(401, 404, 409, 422),
 )
 async def download_file(
-    file_id: uuid.UUID, user: CurrentUser, session: Session, aws: Aws, settings: AppSettings
+    file_id: uuid.UUID, caller: Caller, session: Session, aws: Aws, settings: AppSettings
 ) -> Download:
     return await service.download(
-        session=session, aws=aws, settings=settings, user_id=user.id, file_id=file_id
+        session=session, aws=aws, settings=settings, user_id=caller.user_id, file_id=file_id
     )
 
 

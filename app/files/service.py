@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.ownership import owned_statement, read_owned
 from app.aws import AwsClients, call
 from app.config import Settings
 from app.db import Database
@@ -93,19 +94,15 @@ async def create_upload(
     )
 
 
-def _owned(user_id: uuid.UUID, file_id: uuid.UUID) -> ColumnElement[bool]:
-    return and_(
-        StoredFile.id == file_id,
-        StoredFile.user_id == user_id,
-        StoredFile.deleted_at.is_(None),
-    )
+_OWNED_FILE = owned_statement(StoredFile, StoredFile.deleted_at.is_(None)).execution_options(
+    populate_existing=True
+)
 
 
 async def get_file(*, session: AsyncSession, user_id: uuid.UUID, file_id: uuid.UUID) -> StoredFile:
+    """The caller's file; 401 if the caller's account is gone (checked in the same statement)."""
     # Someone else's file is "not found", never "forbidden": ids reveal nothing.
-    record = await session.scalar(
-        select(StoredFile).where(_owned(user_id, file_id)).execution_options(populate_existing=True)
-    )
+    record = await read_owned(session, _OWNED_FILE, user_id=user_id, row_id=file_id)
     if record is None:
         raise AppError(404, "not-found", "file not found")
     return record

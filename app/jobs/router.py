@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from app.caching import CONDITIONAL_GET_RESPONSES, conditional_json
-from app.deps import AppSettings, Aws, CurrentUser, Session
+from app.deps import AppSettings, Aws, Caller, CurrentUser, Session
 from app.errors import problem_responses
 from app.jobs import service
 from app.jobs.schemas import JobCreate, JobOut
@@ -84,9 +84,9 @@ async def list_jobs(
     responses={**CONDITIONAL_GET_RESPONSES, **problem_responses(401, 404, 422)},
 )
 async def get_job(
-    job_id: uuid.UUID, user: CurrentUser, session: Session, request: Request
+    job_id: uuid.UUID, caller: Caller, session: Session, request: Request
 ) -> Response:
-    job = await service.get_job(session=session, user_id=user.id, job_id=job_id)
+    job = await service.get_job(session=session, user_id=caller.user_id, job_id=job_id)
     return conditional_json(request, JobOut.of(job))
 
 

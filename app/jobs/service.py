@@ -11,6 +11,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.ownership import owned_statement, read_owned
 from app.aws import AwsClients
 from app.config import Settings
 from app.errors import AppError
@@ -100,8 +101,12 @@ async def send(*, session: AsyncSession, aws: AwsClients, settings: Settings, jo
     await session.execute(update(Job).where(Job.id == job.id).values(sent_at=func.now()))
 
 
+_OWNED_JOB = owned_statement(Job)
+
+
 async def get_job(*, session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID) -> Job:
-    job = await session.scalar(select(Job).where(Job.id == job_id, Job.user_id == user_id))
+    """The caller's job; 401 if the caller's account is gone (checked in the same statement)."""
+    job = await read_owned(session, _OWNED_JOB, user_id=user_id, row_id=job_id)
     if job is None:
         raise AppError(404, "not-found", "job not found")
     return job
