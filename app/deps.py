@@ -49,10 +49,12 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 
 
-async def get_session(request: Request, db: DatabaseDep) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed before the response is sent, else rolled back.
     GET and HEAD only read: their statements run in autocommit (no BEGIN/COMMIT round trips),
     so a GET route must never write."""
+    # database_of rather than a DatabaseDep: every dependency costs a resolution per request.
+    db = database_of(request)
     reads = db.reads if request.method in READ_ONLY_METHODS else None
     factory = reads or db.sessions
     async with factory() as session:
@@ -93,10 +95,11 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False
 
 
 async def get_caller(
-    token: Annotated[str | None, Depends(oauth2_scheme)], issuer: TokenIssuerDep
+    token: Annotated[str | None, Depends(oauth2_scheme)], request: Request
 ) -> AccessClaims:
     if token is None:
         raise InvalidToken("missing bearer token")
+    issuer: TokenIssuer = request.app.state.tokens
     return issuer.verify_access(token)
 
 
