@@ -1,16 +1,20 @@
 """Lambda cold start, measured locally: ``python -m bench coldstart --local --json``.
 
-Builds two bundles the same way (same lock, Python, flags, bytecode): the full app and a
-FastAPI + Mangum hello world. Starts each ``--runs`` times in fresh processes through the
-local Lambda emulator, one ``GET /health`` per process, and reports medians. Then, in fresh
-processes configured as on AWS (IAM token signing with dummy credentials) against a local
-PostgreSQL, the first authenticated database read (``GET /v1/users/me``): init plus that
-first invoke, connecting included. Warm latency is measured in-process, on the handler.
+Builds three bundles the same way (same lock, Python, flags, bytecode): the full app, a
+FastAPI + Mangum hello world, and the same-stack floor of the first authenticated read
+(``bench/floor_lambda.py``: FastAPI + Mangum + async SQLAlchemy + asyncpg + PyJWT, IAM token
+signing). Starts the app and the hello world ``--runs`` times in fresh processes through the
+local Lambda emulator, one ``GET /health`` per process, and reports medians. Then the app
+and the floor take turns, in fresh processes configured as on AWS (IAM token signing with
+dummy credentials) against a local PostgreSQL: init plus the first ``GET /v1/users/me``,
+connecting included. Warm latency is measured in-process, on each handler.
 
 Keys of the JSON (other tools read them): app_init_ms, app_first_invoke_ms,
 baseline_init_ms, baseline_first_invoke_ms (medians), ratio (app total / baseline total),
-app_db_first_request_ms (median), bundle_mb (app, unzipped), warm_invoke_p50_us,
-app_total_runs_ms and baseline_total_runs_ms (init + first invoke of each run).
+app_db_first_request_ms and floor_db_first_request_ms (medians) and db_first_ratio (app /
+floor), bundle_mb (app, unzipped), warm_invoke_p50_us (/health), app_warm_read_p50_us and
+floor_warm_read_p50_us (``GET /v1/users/me``) and warm_read_ratio, app_total_runs_ms and
+baseline_total_runs_ms (init + first invoke of each run).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import tempfile
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.lambda_emulator import Emulator, http_api_event
 from cdk.lambda_bundle import FUNCTIONS, Bundle, Spec, build, read_lock, requirements_for
@@ -57,8 +62,13 @@ class ColdStart:
     baseline_first_invoke_ms: float
     ratio: float
     app_db_first_request_ms: float
+    floor_db_first_request_ms: float
+    db_first_ratio: float
     bundle_mb: float
     warm_invoke_p50_us: float
+    app_warm_read_p50_us: float
+    floor_warm_read_p50_us: float
+    warm_read_ratio: float
     app_total_runs_ms: tuple[float, ...] = ()
     baseline_total_runs_ms: tuple[float, ...] = ()
 
@@ -70,6 +80,24 @@ def baseline_spec() -> Spec:
         sources=(),
         requirements=tuple(requirements_for(read_lock(), roots=("fastapi", "mangum"))),
         extra_files={"baseline.py": BASELINE_SOURCE},
+    )
+
+
+FLOOR_SOURCE = Path(__file__).with_name("floor_lambda.py")
+FLOOR_HANDLER = "floor_lambda.handler"
+
+
+def floor_spec() -> Spec:
+    return Spec(
+        name="floor",
+        handler=FLOOR_HANDLER,
+        sources=(),
+        requirements=tuple(
+            requirements_for(
+                read_lock(), roots=("fastapi", "mangum", "sqlalchemy", "asyncpg", "pyjwt")
+            )
+        ),
+        extra_files={"floor_lambda.py": FLOOR_SOURCE.read_text()},
     )
 
 
@@ -140,10 +168,24 @@ def _mint_token(database_url: str, user_id: uuid.UUID) -> str:
     return TokenIssuer(settings).issue_access(user_id)
 
 
-def measure_db_first_request(bundle: Path, runs: int, workdir: Path) -> float:
-    """Median init + first ``GET /v1/users/me`` (connect, IAM token, query) in fresh processes."""
+@dataclass(frozen=True)
+class DatabaseReads:
+    """Medians of the authenticated read, app and floor (see ``measure_db_reads``)."""
+
+    app_first_ms: float
+    floor_first_ms: float
+    app_warm_us: float
+    floor_warm_us: float
+
+
+def measure_db_reads(
+    app_bundle: Bundle, floor_bundle: Bundle, runs: int, workdir: Path
+) -> DatabaseReads:
+    """Init + first ``GET /v1/users/me`` (IAM token, connect, query) in fresh processes, the
+    app and the floor taking turns; then each one's warm p50 of the same read, in-process."""
     from app.local.postgres import database_url, start_postgres
     from app.migrations import upgrade_head
+    from bench.lambda_emulator import ensure_runtime
 
     server = start_postgres(workdir / "pg", cleanup_mode="delete")
     try:
@@ -156,57 +198,94 @@ def measure_db_first_request(bundle: Path, runs: int, workdir: Path) -> float:
         )
         token = _mint_token(url, user_id)
         socket_dir = url.split("host=", 1)[1].split("&", 1)[0]
-        env = app_env(
-            DB_HOST=socket_dir,
-            DB_NAME="postgres",
-            DB_USER="postgres",
-            DB_IAM_AUTH="true",
-            DB_SSLMODE="disable",  # a Unix socket here; TLS via RDS Proxy on AWS
+        database = {"DB_HOST": socket_dir, "DB_NAME": "postgres", "DB_USER": "postgres"}
+        app_function = Function(
+            app_bundle.root,
+            FUNCTIONS["api"].handler,
+            # TLS goes through RDS Proxy on AWS; a Unix socket here.
+            app_env(**database, DB_IAM_AUTH="true", DB_SSLMODE="disable"),
+        )
+        floor_function = Function(
+            floor_bundle.root,
+            FLOOR_HANDLER,
+            {**database, **DUMMY_AWS, "JWT_SIGNING_KEYS": json.dumps(JWT_KEYS)},
         )
         event = http_api_event("GET", "/v1/users/me", headers={"authorization": f"Bearer {token}"})
-        totals: list[float] = []
-        with Emulator(bundle=bundle, handler="handlers.api.handler", env=env) as emulator:
+        totals: list[list[float]] = [[], []]
+        functions = (app_function, floor_function)
+        emulators = [Emulator(bundle=f.bundle, handler=f.handler, env=f.env) for f in functions]
+        try:
             for _ in range(runs):
-                init = emulator.start()
-                result = emulator.invoke(event)
-                if result.error is not None or result.payload.get("statusCode") != 200:
-                    raise RuntimeError(f"GET /v1/users/me failed: {result}\n{emulator.log_tail()}")
-                totals.append(init + result.ms)
-        return statistics.median(totals)
+                for emulator, samples in zip(emulators, totals, strict=True):
+                    init = emulator.start()
+                    result = emulator.invoke(event)
+                    if result.error is not None or result.payload.get("statusCode") != 200:
+                        raise RuntimeError(
+                            f"GET /v1/users/me failed: {result}\n{emulator.log_tail()}"
+                        )
+                    samples.append(init + result.ms)
+                    emulator.stop()
+        finally:
+            for emulator in emulators:
+                emulator.close()
+        runtime = ensure_runtime()
+        app_warm, floor_warm = (
+            measure_warm(bundle, runtime, function=function, event=event)
+            for bundle, function in ((app_bundle, app_function), (floor_bundle, floor_function))
+        )
+        return DatabaseReads(
+            app_first_ms=statistics.median(totals[0]),
+            floor_first_ms=statistics.median(totals[1]),
+            app_warm_us=app_warm,
+            floor_warm_us=floor_warm,
+        )
     finally:
         server.cleanup()
 
 
 WARM_SCRIPT = """
-import json, os, sys, time, statistics
+import importlib, json, os, sys, time, statistics
 sys.path[:0] = {paths!r}
 os.environ.update({env!r})
-import handlers.api as api
+module, _, attribute = {handler!r}.rpartition(".")
+handler = getattr(importlib.import_module(module), attribute)
 
 class Context:
     function_name = "bench"; memory_limit_in_mb = 1024; aws_request_id = "bench"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
 
 event = json.loads({event!r})
-api.environment()
 sys.stdout = open(os.devnull, "w")  # EMF lines and logs: measured, not printed
 samples = []
 for i in range({n}):
     started = time.perf_counter_ns()
-    response = api.handler(event, Context())
+    response = handler(event, Context())
     samples.append(time.perf_counter_ns() - started)
-    assert response["statusCode"] == 200
+    assert response["statusCode"] == 200, response
 sys.__stdout__.write(json.dumps(statistics.median(samples[{n} // 10:]) / 1000))
 """
 
 
-def measure_warm(bundle: Bundle, runtime: Path, samples: int = 2000) -> float:
-    """p50 of the handler serving /health, in-process, after warm-up (microseconds)."""
-    env = app_env(DATABASE_URL="postgresql://bench@127.0.0.1:1/bench")
+def measure_warm(
+    bundle: Bundle,
+    runtime: Path,
+    *,
+    function: Function | None = None,
+    event: dict[str, Any] | None = None,
+    samples: int = 2000,
+) -> float:
+    """p50 of a handler serving ``event`` (default: the app's /health), in-process, after
+    warm-up (microseconds)."""
+    function = function or Function(
+        bundle.root,
+        FUNCTIONS["api"].handler,
+        app_env(DATABASE_URL="postgresql://bench@127.0.0.1:1/bench"),
+    )
     script = WARM_SCRIPT.format(
         paths=[str(bundle.root), str(runtime)],
-        env={**env, "AWS_LAMBDA_FUNCTION_NAME": "bench"},
-        event=json.dumps(http_api_event("GET", "/health")),
+        env={**function.env, "AWS_LAMBDA_FUNCTION_NAME": "bench"},
+        handler=function.handler,
+        event=json.dumps(event or http_api_event("GET", "/health")),
         n=samples,
     )
     result = subprocess.run(  # noqa: S603
@@ -263,7 +342,8 @@ def run(*, runs: int, db_runs: int) -> ColdStart:
             (statistics.median(inits), statistics.median(firsts))
             for inits, firsts in (app_runs, base_runs)
         )
-        db_first = measure_db_first_request(app_bundle.root, db_runs, workdir)
+        floor = build(floor_spec(), workdir / "floor")
+        reads = measure_db_reads(app_bundle, floor, db_runs, workdir)
         from bench.lambda_emulator import ensure_runtime
 
         warm = measure_warm(app_bundle, ensure_runtime())
@@ -273,9 +353,14 @@ def run(*, runs: int, db_runs: int) -> ColdStart:
         baseline_init_ms=round(base_init, 1),
         baseline_first_invoke_ms=round(base_first, 2),
         ratio=round((app_init + app_first) / (base_init + base_first), 3),
-        app_db_first_request_ms=round(db_first, 1),
+        app_db_first_request_ms=round(reads.app_first_ms, 1),
+        floor_db_first_request_ms=round(reads.floor_first_ms, 1),
+        db_first_ratio=round(reads.app_first_ms / reads.floor_first_ms, 3),
         bundle_mb=round(app_bundle.size.total_mb, 1),
         warm_invoke_p50_us=round(warm, 1),
+        app_warm_read_p50_us=round(reads.app_warm_us, 1),
+        floor_warm_read_p50_us=round(reads.floor_warm_us, 1),
+        warm_read_ratio=round(reads.app_warm_us / reads.floor_warm_us, 3),
         app_total_runs_ms=tuple(round(i + f, 1) for i, f in zip(*app_runs, strict=True)),
         baseline_total_runs_ms=tuple(round(i + f, 1) for i, f in zip(*base_runs, strict=True)),
     )

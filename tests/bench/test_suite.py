@@ -22,8 +22,13 @@ COLD = ColdStart(
     baseline_first_invoke_ms=4.0,
     ratio=1.365,
     app_db_first_request_ms=850.0,
+    floor_db_first_request_ms=750.0,
+    db_first_ratio=1.133,
     bundle_mb=38.2,
     warm_invoke_p50_us=190.0,
+    app_warm_read_p50_us=1400.0,
+    floor_warm_read_p50_us=1200.0,
+    warm_read_ratio=1.167,
     app_total_runs_ms=(405.0, 415.0, 430.0),
     baseline_total_runs_ms=(300.0, 304.0, 310.0),
 )
