@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("app.lambda")
 SERVICE = "trident-api"
+# Connecting before the snapshot is an optimisation: never hold the snapshot up for long.
+SNAPSHOT_CONNECT_TIMEOUT_S = 5.0
 DEFAULT_NAMESPACE = "Trident"
 # problem+json and the like are text: without this Mangum would base64 them.
 TEXT_MIME_TYPES = [*DEFAULT_TEXT_MIME_TYPES, "+json"]
@@ -192,7 +194,7 @@ class RouteRecorder:
             self.route = getattr(route, "path", None) or "<unmatched>"
 
 
-async def _asgi_get(app: Any, path: str) -> int:
+async def _asgi_get(app: Any, path: str, *, authorization: bytes | None = None) -> int:
     """One in-process GET (SnapStart warm-up): no event, no metrics, no access log."""
     status = 0
 
@@ -214,7 +216,8 @@ async def _asgi_get(app: Any, path: str) -> int:
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [(b"host", b"snapstart.local")],
+        "headers": [(b"host", b"snapstart.local")]
+        + ([(b"authorization", authorization)] if authorization else []),
         "client": ("127.0.0.1", 0),
         "server": ("snapstart.local", 443),
     }
@@ -293,23 +296,64 @@ class Environment:
     # SnapStart: the snapshot is taken after init, restored into many environments.
 
     def before_snapshot(self) -> None:
-        """Load what the first requests would (routers, SQLAlchemy, botocore's signer) and
-        serve one /health in-process; connect to nothing (no socket survives a restore)."""
+        """Load and build what the first requests would, so restored copies start warm: the
+        routers, SQLAlchemy's mappers, the authenticated request path (PyJWT, dependencies,
+        problem+json), and the connect path (IAM signing, asyncpg, the dialect's first-connect
+        queries, a compiled ORM read). The connection is closed again: no socket survives a
+        restore, and after_restore re-signs the token."""
+        from sqlalchemy.orm import configure_mappers
+
         from app.db import Database
 
         self.main.include_routers(self.app)
+        configure_mappers()
         if self.app.state.db is None:
             self.app.state.db = Database.from_settings(self.settings)
         if self.settings.db_iam_auth:
+            # The signer's imports, even if the database cannot be reached from here.
             import botocore.auth
-            import botocore.session  # noqa: F401  (the signer's imports, not its credentials)
+            import botocore.awsrequest
+            import botocore.session  # noqa: F401
         access = logging.getLogger("app.access")
         access.disabled = True
         try:
             status = self.loop.run_until_complete(_asgi_get(self.app, "/health"))
+            # A token that fails verification: the whole auth path, no database.
+            refused = self.loop.run_until_complete(
+                _asgi_get(self.app, "/v1/users/me", authorization=b"Bearer warm.up.token")
+            )
+            connected = self.loop.run_until_complete(self._warm_connect_path())
         finally:
             access.disabled = False
-        logger.info("snapstart: warmed before the snapshot", extra={"health_status": status})
+        logger.info(
+            "snapstart: warmed before the snapshot",
+            extra={
+                "health_status": status,
+                "refused_token_status": refused,
+                "database_warmed": connected,
+            },
+        )
+
+    async def _warm_connect_path(self) -> bool:
+        """One ORM read by primary key over a fresh connection, then every connection closed.
+        An unreachable database only costs the warm-up (the first request connects)."""
+        import uuid
+
+        from app.auth.models import User
+
+        database = self.app.state.db
+        try:
+            async with asyncio.timeout(SNAPSHOT_CONNECT_TIMEOUT_S), database.sessions() as session:
+                await session.get(User, uuid.UUID(int=0))
+        except Exception as exc:
+            logger.warning(
+                "snapstart: database not reachable before the snapshot",
+                extra={"error": type(exc).__name__},
+            )
+            return False
+        finally:
+            await database.engine.dispose()
+        return True
 
     def after_restore(self) -> None:
         """Every restored copy starts from the same memory: new randomness, no inherited

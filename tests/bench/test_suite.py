@@ -29,6 +29,8 @@ COLD = ColdStart(
     app_warm_read_p50_us=1400.0,
     floor_warm_read_p50_us=1200.0,
     warm_read_ratio=1.167,
+    snapstart_init_ms=900.0,
+    snapstart_first_read_ms=20.0,
     app_total_runs_ms=(405.0, 415.0, 430.0),
     baseline_total_runs_ms=(300.0, 304.0, 310.0),
 )
