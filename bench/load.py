@@ -270,13 +270,18 @@ def parse_response(buffer: bytes) -> tuple[int, int] | None:
 def fetch(port: int, request: bytes, *, timeout: float = 5) -> tuple[int, bytes]:
     """One request on a fresh connection: ``(status, whole response)``."""
     with socket.create_connection((LOOPBACK, port), timeout=timeout) as sock:
-        sock.sendall(request)
-        buffer = b""
-        while (parsed := parse_response(buffer)) is None:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed before a full response")
-            buffer += chunk
+        return exchange(sock, request)
+
+
+def exchange(sock: socket.socket, request: bytes) -> tuple[int, bytes]:
+    """One request on an open connection: ``(status, whole response)``."""
+    sock.sendall(request)
+    buffer = b""
+    while (parsed := parse_response(buffer)) is None:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before a full response")
+        buffer += chunk
     return parsed[0], buffer[: parsed[1]]
 
 
@@ -486,6 +491,51 @@ class Gunicorn:
             time.sleep(0.005)
         raise TimeoutError(f"no 200 on /health within {timeout_s} s:\n{self.log_tail()}")
 
+    def wait_every_worker(
+        self, request: bytes, expected: int, *, workers: int = 2, timeout_s: float = 60
+    ) -> float:
+        """Milliseconds from spawn until each of ``workers`` worker processes has answered
+        ``request`` with ``expected``. Each answered connection stays open (a worker is told
+        apart by which process holds its server side), so later ones reach other workers."""
+        import psutil
+
+        served: set[int] = set()
+        held: list[socket.socket] = []
+        deadline = time.monotonic() + timeout_s
+        try:
+            while len(served) < workers:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{len(served)} of {workers} workers answered within {timeout_s} s:\n"
+                        f"{self.log_tail()}"
+                    )
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"gunicorn exited:\n{self.log_tail()}")
+                try:
+                    sock = socket.create_connection((LOOPBACK, self.port), timeout=5)
+                except OSError:
+                    time.sleep(0.005)
+                    continue
+                held.append(sock)
+                with contextlib.suppress(OSError):
+                    if exchange(sock, request)[0] == expected:
+                        client_port = sock.getsockname()[1]
+                        served |= {
+                            worker.pid
+                            for worker in psutil.Process(self.process.pid).children()
+                            if any(
+                                c.laddr
+                                and c.laddr.port == self.port
+                                and c.raddr
+                                and c.raddr.port == client_port
+                                for c in worker.net_connections(kind="tcp")
+                            )
+                        }
+            return (time.perf_counter() - self.started) * 1000
+        finally:
+            for sock in held:
+                sock.close()
+
     def cpu_seconds(self) -> float:
         """CPU time of the workers (and the master) so far."""
         import psutil
@@ -529,22 +579,36 @@ def _spread(samples: list[float]) -> dict[str, Any]:
 def container_coldstart(
     stack: Stack, *, runs: int, pinning: Pinning, step: Step = _no_step
 ) -> dict[str, Any]:
-    """Spawn to the first 200 on /health, full app and hello world taking turns."""
-    samples: dict[str, list[float]] = {"app": [], "baseline": []}
+    """Spawn to the first 200 on /health, full app and hello world taking turns; then spawn
+    until every worker has answered an authenticated ``GET /v1/files/{id}``, the app and its
+    same-stack floor (``bench/floor_read.py``) taking turns."""
+    servers = {
+        "app": (None, stack.server_env()),
+        "baseline": (f"{HELLO_MODULE}:app", {"LOG_LEVEL": "INFO"}),
+        "app_read": (None, stack.server_env()),
+        "floor_read": (f"{FLOOR_MODULE}:app", stack.server_env()),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in servers}
     for run in range(runs):
-        for name, app in (("app", None), ("baseline", f"{HELLO_MODULE}:app")):
-            env = stack.server_env() if name == "app" else {"LOG_LEVEL": "INFO"}
+        for name, (app, env) in servers.items():
             server = Gunicorn(app=app, env=env, pinning=pinning, workdir=stack.workdir)
             try:
-                samples[name].append(server.wait_healthy())
+                if name.endswith("_read"):
+                    read = http_request("GET", f"/v1/files/{stack.file_id}", headers=_auth(stack))
+                    samples[name].append(server.wait_every_worker(read, 200))
+                else:
+                    samples[name].append(server.wait_healthy())
+                if name == "app" and not stack.token:
+                    # The user and file the reads ask for, made once through the app's API.
+                    stack.token, stack.file_id = _prepare_user(server.port)
             finally:
                 server.stop()
             step(f"container cold start {name} {run + 1}/{runs}")
-    app_ms, base_ms = (statistics.median(samples[n]) for n in ("app", "baseline"))
+    median = {name: statistics.median(values) for name, values in samples.items()}
     return {
-        "app": _spread(samples["app"]),
-        "baseline": _spread(samples["baseline"]),
-        "ratio": round(app_ms / base_ms, 3),
+        **{name: _spread(values) for name, values in samples.items()},
+        "ratio": round(median["app"] / median["baseline"], 3),
+        "read_ratio": round(median["app_read"] / median["floor_read"], 3),
     }
 
 
@@ -813,7 +877,8 @@ def warm_load(
         server = Gunicorn(app=None, env=stack.server_env(), pinning=pinning, workdir=stack.workdir)
         try:
             server.wait_healthy()
-            stack.token, stack.file_id = _prepare_user(server.port)
+            if not stack.token:
+                stack.token, stack.file_id = _prepare_user(server.port)
             stack.job_id = _prepare_job(server.port, stack.token)
             for target in app_targets(stack.token, stack.file_id, stack.job_id):
                 results[target.name] = _measure(server, target, sessions=sessions, **options)
@@ -1018,8 +1083,9 @@ class Options:
     use_wrk: bool | None = None  # None: when wrk is on PATH
 
     def steps(self) -> int:
-        # Cold starts, hello + 5 app scenarios + the floor, the Lambda warm path.
-        return 2 * self.runs + 7 + (1 if self.with_lambda else 0)
+        # Cold starts (app, hello, app read, floor read), hello + 5 app scenarios + the floor,
+        # the Lambda warm path.
+        return 4 * self.runs + 7 + (1 if self.with_lambda else 0)
 
 
 def run(
@@ -1113,7 +1179,9 @@ def render_text(result: dict[str, Any]) -> str:
     cold = result["container_coldstart"]
     lines.append(
         f"container cold start: app {cold['app']['median_ms']} ms, "
-        f"baseline {cold['baseline']['median_ms']} ms ({cold['ratio']}x)"
+        f"baseline {cold['baseline']['median_ms']} ms ({cold['ratio']}x); every worker's "
+        f"first read: app {cold['app_read']['median_ms']} ms, floor "
+        f"{cold['floor_read']['median_ms']} ms ({cold['read_ratio']}x)"
     )
     lines.append(f"{'scenario':10} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>11}")
     for name, s in result["scenarios"].items():

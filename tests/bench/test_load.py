@@ -93,6 +93,10 @@ def test_short_run_on_the_local_stack(
     assert cold["app"]["min_ms"] <= cold["app"]["median_ms"] <= cold["app"]["max_ms"]
     assert cold["baseline"]["median_ms"] > 0
     assert cold["ratio"] > 0
+    # Every worker answered an authenticated read, the app's and the floor's.
+    assert cold["app_read"]["median_ms"] > 0
+    assert cold["floor_read"]["median_ms"] > 0
+    assert cold["read_ratio"] > 0
     scenarios = result["scenarios"]
     assert list(scenarios) == [
         "hello",
