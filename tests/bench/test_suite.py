@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bench import __main__ as dispatcher
-from bench import coldstart, load, suite, worker
+from bench import coldstart, load, report, suite, worker
 from bench.coldstart import ColdStart
 from bench.worker import WorkerBench
 
@@ -55,6 +55,9 @@ def scenario(rps: float, p50: float, cpu: float, ratio: float | None = None) -> 
         "log_events": 1.0,
         "rps_ratio_to_baseline": ratio,
         "p50_ratio_to_baseline": ratio,
+        "connects": 0,
+        "rps_ratio_to_floor": None,
+        "cpu_ratio_to_floor": None,
     }
 
 
@@ -82,13 +85,21 @@ LOAD: dict[str, Any] = {
         "app": {"median_ms": 1400.0, "min_ms": 1350.0, "max_ms": 1500.0, "runs_ms": [1350.0]},
         "baseline": {"median_ms": 600.0, "min_ms": 580.0, "max_ms": 650.0, "runs_ms": [600.0]},
         "ratio": 2.333,
+        "app_read": {"median_ms": 1900.0, "min_ms": 1800.0, "max_ms": 2000.0, "runs_ms": [1.0]},
+        "floor_read": {"median_ms": 1700.0, "min_ms": 1600.0, "max_ms": 1800.0, "runs_ms": [1.0]},
+        "read_ratio": 1.118,
     },
     "scenarios": {
         "hello": scenario(10_000, 0.7, 0.1),
         "health": scenario(3_800, 4.0, 0.26, 0.38),
-        "read": scenario(300, 50.0, 3.2, 0.03),
+        "read": {
+            **scenario(300, 50.0, 3.2, 0.03),
+            "rps_ratio_to_floor": 0.75,
+            "cpu_ratio_to_floor": 1.333,
+        },
         "presign": scenario(180, 90.0, 5.3, 0.018),
         "enqueue": scenario(130, 110.0, 7.5, 0.013),
+        "floor_read": scenario(400, 40.0, 2.4, 0.04),
     },
     "lambda_warm": {
         "health": warm(0.4),
@@ -195,3 +206,27 @@ def test_dispatcher_lists_every_command(capsys: pytest.CaptureFixture[str]) -> N
     for command in ("all", "coldstart", "load", "cost", "report", "remote", "worker"):
         assert f"  {command} " in listed
     assert suite.Plan.quick().load_options.runs == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "verdict"),
+    [(0.042, "within ±10 %"), (0.05, "**outside ±10 %: the floor or the machine changed")],
+)
+@pytest.mark.usefixtures("stubbed")
+def test_the_report_holds_the_floor_to_its_first_recorded_ratio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: float, verdict: str
+) -> None:
+    floors = tmp_path / "floors.toml"
+    floors.write_text(
+        f'[floor_read]\nrps_ratio_to_hello = {first}\nrecorded = "2026-12-03"\ncommit = "abc1234"\n'
+    )
+    monkeypatch.setattr(report, "FLOORS_FILE", floors)
+    assert dispatcher.main(["all", "--out", str(tmp_path / "run")]) == 0
+    text = (tmp_path / "run" / "report.md").read_text()
+    assert "## Floors" in text
+    assert "| file read: RPS ÷ floor | 0.75 | ≥ 0.8 |" in text
+    assert "| Gunicorn spawn → every worker's first read ÷ floor | 1.118 | ≤ 1.3 |" in text
+    assert "| Lambda init + first authenticated read ÷ floor | 1.133 | ≤ 1.2 |" in text
+    assert (
+        f"floor_read ÷ hello: 0.04; first recorded {first} (2026-12-03, abc1234): {verdict}" in text
+    )
