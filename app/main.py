@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -64,32 +64,77 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 LIGHT_PATHS = frozenset({"/health"})
 
 
-def include_routers(app: FastAPI) -> None:
-    """The domain routers and the database's error handlers (once). Imported here rather
-    than at the top of the module: a Lambda cold start that only serves /health never loads
-    SQLAlchemy, PyJWT or argon2."""
-    if not app.state.routers_pending:
-        return
-    app.state.routers_pending = False
+def _auth(app: FastAPI) -> None:
     from app.auth.router import auth_router, users_router
-    from app.files.router import router as files_router
-    from app.jobs.router import router as jobs_router
-    from app.web import router as web_router
 
     app.include_router(auth_router, responses=DATABASE_PROBLEMS)
     app.include_router(users_router, responses=DATABASE_PROBLEMS)
-    app.include_router(jobs_router, responses=DATABASE_PROBLEMS)
-    app.include_router(files_router, responses=DATABASE_PROBLEMS)
-    app.include_router(web_router)  # the upload page at /
-    install_database_error_handlers(app)
+
+
+def _jobs(app: FastAPI) -> None:
+    from app.jobs.router import router
+
+    app.include_router(router, responses=DATABASE_PROBLEMS)
+
+
+def _files(app: FastAPI) -> None:
+    from app.files.router import router
+
+    app.include_router(router, responses=DATABASE_PROBLEMS)
+
+
+def _web(app: FastAPI) -> None:
+    from app.web import router
+
+    app.include_router(router)  # the upload page at /
+
+
+# The domain routers in groups, each imported only when included (SQLAlchemy, PyJWT and
+# argon2 come with the first): a deferred app includes the group a request's path needs.
+ROUTER_GROUPS: dict[str, Callable[[FastAPI], None]] = {
+    "auth": _auth,
+    "jobs": _jobs,
+    "files": _files,
+    "web": _web,
+}
+# Path prefixes only one group serves. Any other path brings every group in, so a 404 or 405
+# is only ever decided with every route that could match present.
+GROUP_OF_PREFIX = (
+    ("/v1/auth/", "auth"),
+    ("/v1/users/", "auth"),
+    ("/v1/jobs", "jobs"),
+    ("/v1/files", "files"),
+)
+
+
+def group_of(path: str) -> str | None:
+    for prefix, group in GROUP_OF_PREFIX:
+        if path.startswith(prefix):
+            return group
+    return None
+
+
+def include_routers(app: FastAPI, groups: Iterable[str] | None = None) -> None:
+    """Include the pending router groups among ``groups`` (default: all), and with the first
+    of them the database's error handlers."""
+    pending: set[str] = app.state.routers_pending
+    wanted = [g for g in ROUTER_GROUPS if g in pending and (groups is None or g in groups)]
+    if not wanted:
+        return
+    for group in wanted:
+        ROUTER_GROUPS[group](app)
+        pending.discard(group)
+    if not app.state.database_handlers:
+        app.state.database_handlers = True
+        install_database_error_handlers(app)
     # Starlette copies the handlers into the stack it builds on first call: build it again.
     app.middleware_stack = None
 
 
 class OnDemandRouters:
-    """Wraps an app made with ``defer_routers=True``: the first request for anything but a
-    light path includes the domain routers before the app sees it (so a 404 is only ever
-    decided with every route present)."""
+    """Wraps an app made with ``defer_routers=True``: before the app sees a request, the
+    router group its path belongs to is included (every group for a path no single group
+    owns); light paths include nothing."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
@@ -101,7 +146,8 @@ class OnDemandRouters:
             if root and path.startswith(root):
                 path = path[len(root) :]
             if path not in LIGHT_PATHS:
-                include_routers(self.app)
+                group = group_of(path)
+                include_routers(self.app, None if group is None else (group,))
         await self.app(scope, receive, send)
 
 
@@ -149,7 +195,8 @@ def create_app(settings: Settings | None = None, *, defer_routers: bool = False)
     app.include_router(ops_router)
     if settings.metrics_enabled:
         app.include_router(metrics_router)
-    app.state.routers_pending = True
+    app.state.routers_pending = set(ROUTER_GROUPS)
+    app.state.database_handlers = False
     if not defer_routers:
         include_routers(app)
 

@@ -115,13 +115,22 @@ def test_register_login_and_read_through_the_handler(
     me = handler(v2("GET", "/v1/users/me", authorization=f"Bearer {token}"))
     assert me["statusCode"] == 200, me
     assert json_body(me)["email"] == email
+    # Only the router group these paths belong to was loaded.
+    assert handler.env.app.state.routers_pending == {"jobs", "files", "web"}
     # Query strings reach the app: an invalid limit is refused by validation.
     listing = v2("GET", "/v1/jobs", authorization=f"Bearer {token}")
     listing["rawQueryString"] = "limit=0"
     assert handler(listing)["statusCode"] == 422
     listing["rawQueryString"] = "limit=1"
     assert json_body(handler(listing)) == {"items": [], "next_cursor": None}
+    assert handler.env.app.state.routers_pending == {"files", "web"}
+    # A path no single group owns brings in every group before it is answered: the 404 is
+    # decided with every route present.
+    missing = handler(v2("GET", "/v1/nothing-here", authorization=f"Bearer {token}"))
+    assert missing["statusCode"] == 404
     assert not handler.env.app.state.routers_pending
+    page = handler(v2("GET", "/"))
+    assert page["statusCode"] == 200
 
 
 def test_unreachable_database_is_a_503_problem(run_lambda: Callable[..., LambdaRunner]) -> None:
