@@ -230,12 +230,11 @@ def with_defaults(
         name = name.lower()
         if name == b"x-request-id":
             continue
-        if name == b"vary":
-            if b"origin" in value.lower():
-                varies_by_origin = True
-            else:
+        if name == b"vary" and not varies_by_origin:
+            # Field names, compared whole: "X-Origin-Trial" is not Origin.
+            if b"origin" not in (field.strip() for field in value.lower().split(b",")):
                 value += b", Origin"
-                varies_by_origin = True
+            varies_by_origin = True
         present.add(name)
         out.append((name, value))
     out.append((b"x-request-id", request_id))
@@ -264,6 +263,11 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"request body exceeds {limit} bytes")
 
 
+def is_length(value: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() then refuses."""
+    return value.isascii() and value.isdigit()
+
+
 class LimitsMiddleware:
     """413 on the bytes actually received (chunked bodies included), and a 504 problem when
     the app has not started answering within the request timeout. One layer for both: the
@@ -286,9 +290,9 @@ class LimitsMiddleware:
             ),
             None,
         )
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+        if declared is not None and (not is_length(declared) or int(declared) > self.limit):
             status, slug = (
-                (413, "payload-too-large") if declared.isdigit() else (400, "bad-request")
+                (413, "payload-too-large") if is_length(declared) else (400, "bad-request")
             )
             await send_problem(
                 scope, send, status, slug, f"request body exceeds {self.limit} bytes"

@@ -64,6 +64,27 @@ async def test_oversized_body_by_content_length_is_413(app_factory: Any) -> None
     assert_problem(response, 413, "payload-too-large")
 
 
+async def test_non_ascii_digit_content_length_is_a_400_problem(app: Any) -> None:
+    # "²" passes str.isdigit() but not int(); a Lambda event can carry it past the parser.
+    async with _client(app) as client:
+        response = await client.post(
+            "/v1/auth/register", headers={b"Content-Length": "\xb2".encode("latin-1")}
+        )
+    assert_problem(response, 400, "bad-request")
+
+
+def test_vary_names_origin_once_and_whole() -> None:
+    from app.middleware import with_defaults
+
+    def vary(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
+        return [value for name, value in with_defaults(headers, b"id", []) if name == b"vary"]
+
+    assert vary([(b"vary", b"X-Origin-Trial")]) == [b"X-Origin-Trial, Origin"]
+    assert vary([(b"vary", b"Accept, origin")]) == [b"Accept, origin"]
+    assert vary([(b"vary", b"Accept"), (b"vary", b"Cookie")]) == [b"Accept, Origin", b"Cookie"]
+    assert vary([]) == [b"Origin"]
+
+
 async def test_oversized_chunked_body_is_413(app_factory: Any) -> None:
     app = app_factory(max_body_bytes=2048)
 
