@@ -23,6 +23,11 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
+def tokens_of(request: Request) -> TokenIssuer:
+    issuer: TokenIssuer = request.app.state.tokens
+    return issuer
+
+
 def database_of(request: Request) -> Database:
     database: Database | None = request.app.state.db
     if database is None:
@@ -77,8 +82,7 @@ async def get_passwords(request: Request) -> Passwords:
 
 
 async def get_token_issuer(request: Request) -> TokenIssuer:
-    issuer: TokenIssuer = request.app.state.tokens
-    return issuer
+    return tokens_of(request)
 
 
 PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
@@ -99,8 +103,7 @@ async def get_caller(
 ) -> AccessClaims:
     if token is None:
         raise InvalidToken("missing bearer token")
-    issuer: TokenIssuer = request.app.state.tokens
-    return issuer.verify_access(token)
+    return tokens_of(request).verify_access(token)
 
 
 # The bearer token, verified, but its user not yet looked up: a route taking only this must
