@@ -72,7 +72,10 @@ def _auth(app: FastAPI) -> None:
 
 
 def _jobs(app: FastAPI) -> None:
+    from app.domains import compose
     from app.jobs.router import router
+
+    compose()  # the kinds a submission may name
 
     app.include_router(router, responses=DATABASE_PROBLEMS)
 

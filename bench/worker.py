@@ -83,10 +83,12 @@ def _send_all(sqs: Any, queue_url: str, bodies: list[str]) -> None:
 
 
 async def _worker_drain(settings: Any, total: int) -> float:
+    from app.domains import compose
     from app.jobs.queue import job_message
-    from app.jobs.runner import JobRuntime
+    from app.jobs.runtime import JobRuntime
     from app.jobs.worker import Worker
 
+    compose()
     runtime = JobRuntime.from_settings(settings)
     try:
         job_ids = [uuid.uuid4() for _ in range(total)]

@@ -1,14 +1,14 @@
 """Lambda SQS handler: ``handlers.jobs.handler`` (event source with ReportBatchItemFailures).
 
 Only the ids of messages that must come back are reported; everything else is deleted by
-Lambda. ``handlers.jobs.housekeeping`` runs the sweep, the DLQ check and the files cleanup
-(at most once per FILES_CLEANUP_INTERVAL_S in a warm environment) on a schedule.
+Lambda. ``handlers.jobs.housekeeping`` runs the sweep, the DLQ check and the registered
+periodic tasks (each at most once per its interval in a warm environment) on a schedule.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -19,13 +19,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from app.aws import Duty, performs
 from app.config import load_settings
+from app.domains import compose
 from app.jobs import dlq
+from app.jobs.periodic import PeriodicTasks
 from app.jobs.queue import Queue
-from app.jobs.runner import JobRuntime, Outcome, process_message, sweep
+from app.jobs.runner import process_message, settle, sweep
+from app.jobs.runtime import JobRuntime
 from app.observability import configure_logging
-
-if TYPE_CHECKING:
-    from app.files.cleanup import PeriodicCleanup
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -40,13 +40,12 @@ class _Environment:
     def __init__(self) -> None:
         settings = load_settings()
         configure_logging(settings)
+        compose()
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.runtime = JobRuntime.from_settings(settings)
         self.queue = Queue(self.runtime.aws, settings.require_queue_url())
-        # Made by the housekeeping entry only: the SQS consumer's cold start need not import
-        # the files cleanup (about 0.4 s of imports, FastAPI's among them).
-        self.files_cleanup: PeriodicCleanup | None = None
+        self.periodic = PeriodicTasks(self.runtime)
 
 
 _environment: _Environment | None = None
@@ -60,7 +59,9 @@ def environment() -> _Environment:
 
 
 @performs(Duty.RUN_JOBS)
-async def _process(env: _Environment, record: SQSRecord) -> Outcome:
+async def _process(env: _Environment, record: SQSRecord) -> bool:
+    """True when the message must come back."""
+
     async def extend(seconds: int) -> None:
         await env.queue.set_visibility(record.receipt_handle, seconds)
 
@@ -70,18 +71,20 @@ async def _process(env: _Environment, record: SQSRecord) -> Outcome:
         receive_count=int(record.attributes.approximate_receive_count),
         extend_visibility=extend,
     )
-    if decision.outcome is Outcome.POISON:
-        await dlq.park_poison(env.runtime, record.body)
-    elif decision.outcome is Outcome.BUSY:
-        await extend(decision.hide_for_s)
-    return decision.outcome
+    return await settle(
+        env.runtime,
+        env.queue,
+        decision,
+        body=record.body,
+        receipt_handle=record.receipt_handle,
+        delete=False,  # the event source deletes what the batch response does not name
+    )
 
 
 def record_handler(record: SQSRecord) -> None:
     env = environment()
-    outcome = env.loop.run_until_complete(_process(env, record))
-    if outcome in (Outcome.RETRY, Outcome.BUSY):
-        raise RetryLater(f"message {record.message_id}: {outcome}")
+    if env.loop.run_until_complete(_process(env, record)):
+        raise RetryLater(f"message {record.message_id} comes back")
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -94,17 +97,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 async def _housekeeping(env: _Environment) -> dict[str, Any]:
     resent = await sweep(env.runtime)
     report = await dlq.check(env.runtime) if env.runtime.settings.jobs_dlq_url else None
-    if env.files_cleanup is None:
-        from app.files.cleanup import PeriodicCleanup
-
-        # Abandoned uploads expire here on Lambda, as in the container worker's housekeeping.
-        env.files_cleanup = PeriodicCleanup(env.runtime)
-    cleaned = await env.files_cleanup.maybe_run()  # logs its own failures
     return {
         "resent": resent,
         "dead_lettered": report.jobs if report else 0,
-        "files_expired": cleaned.expired if cleaned else 0,
-        "files_purged": cleaned.purged if cleaned else 0,
+        # As in the container worker's housekeeping: abandoned uploads expire here on Lambda.
+        "tasks": await env.periodic.run_due(),  # each task logs its own failures
     }
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 
 from app.config import Settings
 from app.db import Database, create_engine
+from app.domains import compose
 from app.local.aws import LOCAL_CREDENTIALS, LocalAws, free_port, provision
 from app.local.postgres import database_url, start_postgres
 from app.main import create_app
@@ -43,6 +44,8 @@ os.environ.update(
 )
 os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_SESSION_TOKEN", None)
+# What every worker entry point does first; tests drive the runner and workers directly.
+compose()
 
 TEMPLATE_DB = "trident_template"
 

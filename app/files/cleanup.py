@@ -1,4 +1,5 @@
-"""Cleanup of what uploads leave behind: ``python -m app.files cleanup``, and hourly in the worker.
+"""Cleanup of what uploads leave behind: ``python -m app.files cleanup``, and every
+FILES_CLEANUP_INTERVAL_S in the workers (a periodic task, ``app.files.jobs``).
 
 * uploads never completed within FILES_PENDING_MAX_AGE_S: objects removed, file ``rejected``;
 * deletions a crash interrupted: objects and row removed;
@@ -9,21 +10,19 @@
 from __future__ import annotations
 
 import logging
-import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, select, update
 
 from app.aws import AwsClients, Duty, call, performs
 from app.config import Settings
 from app.db import Database
 from app.files import storage
+from app.files.models import FileStatus, StoredFile
 from app.files.service import purge
-
-if TYPE_CHECKING:
-    from app.jobs.runner import JobRuntime
 
 logger = logging.getLogger("app.files")
 
@@ -31,27 +30,43 @@ BATCH = 100
 # A deletion is finished by its own request; only one stuck this long is cleanup's business.
 DELETE_SETTLE_S = 60
 
-_EXPIRED = text(
-    """
-    SELECT id, user_id FROM files
-    WHERE status = 'pending' AND deleted_at IS NULL
-      AND created_at < now() - make_interval(secs => :age)
-    ORDER BY created_at
-    LIMIT :batch
-    FOR UPDATE SKIP LOCKED
-    """
-)
-_REJECT = text(
-    "UPDATE files SET status = 'rejected', rejected_reason = :reason WHERE id = ANY(:ids)"
-)
-_DELETED = text(
-    """
-    SELECT user_id, id FROM files
-    WHERE deleted_at < now() - make_interval(secs => :settle)
-    ORDER BY deleted_at
-    LIMIT :batch
-    """
-)
+
+def _ago(seconds: float) -> Any:
+    return func.now() - timedelta(seconds=seconds)
+
+
+def _expired(age_s: float) -> Any:
+    """Pending uploads older than ``age_s``, locked for this pass."""
+    return (
+        select(StoredFile.id, StoredFile.user_id)
+        .where(
+            StoredFile.status == FileStatus.PENDING,
+            StoredFile.deleted_at.is_(None),
+            StoredFile.created_at < _ago(age_s),
+        )
+        .order_by(StoredFile.created_at)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _reject(file_ids: list[uuid.UUID], reason: str) -> Any:
+    return (
+        update(StoredFile)
+        .where(StoredFile.id.in_(file_ids))
+        .values(status=FileStatus.REJECTED, rejected_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _deleted() -> Any:
+    """Deletions left unfinished for longer than their own request would take."""
+    return (
+        select(StoredFile.user_id, StoredFile.id)
+        .where(StoredFile.deleted_at < _ago(DELETE_SETTLE_S))
+        .order_by(StoredFile.deleted_at)
+        .limit(BATCH)
+    )
 
 
 @dataclass(frozen=True)
@@ -66,17 +81,13 @@ async def _expire(db: Database, aws: AwsClients, settings: Settings) -> int:
     total = 0
     while True:
         async with db.side_transaction() as session:
-            rows = (
-                await session.execute(
-                    _EXPIRED, {"age": settings.files_pending_max_age_s, "batch": BATCH}
-                )
-            ).all()
+            rows = (await session.execute(_expired(settings.files_pending_max_age_s))).all()
             # Objects go first, under the row locks: no verifier can decide these meanwhile.
             keys = [storage.incoming_key(u, f) for f, u in rows]
             keys += [storage.ready_key(u, f) for f, u in rows]
             await storage.delete_keys(aws, keys)
             if rows:
-                await session.execute(_REJECT, {"ids": [f for f, _ in rows], "reason": reason})
+                await session.execute(_reject([f for f, _ in rows], reason))
         total += len(rows)
         if len(rows) < BATCH:
             return total
@@ -86,9 +97,7 @@ async def _purge_deleted(db: Database, aws: AwsClients) -> int:
     total = 0
     while True:
         async with db.side_transaction() as session:
-            rows = (
-                await session.execute(_DELETED, {"settle": DELETE_SETTLE_S, "batch": BATCH})
-            ).all()
+            rows = (await session.execute(_deleted())).all()
         await purge(db=db, aws=aws, records=[(u, f) for u, f in rows])
         total += len(rows)
         if len(rows) < BATCH:
@@ -138,23 +147,3 @@ async def cleanup(
             },
         )
     return report
-
-
-class PeriodicCleanup:
-    """The worker's housekeeping calls this often; it cleans up every FILES_CLEANUP_INTERVAL_S."""
-
-    def __init__(self, runtime: JobRuntime) -> None:
-        self.runtime = runtime
-        self.next_run = time.monotonic()
-
-    async def maybe_run(self) -> CleanupReport | None:
-        if time.monotonic() < self.next_run:
-            return None
-        self.next_run = time.monotonic() + self.runtime.settings.files_cleanup_interval_s
-        try:
-            return await cleanup(
-                db=self.runtime.db, aws=self.runtime.aws, settings=self.runtime.settings
-            )
-        except Exception:
-            logger.warning("files cleanup failed; retrying next interval", exc_info=True)
-            return None

@@ -1,8 +1,11 @@
-"""Job kinds of files: ``ingest`` (verify an upload; the system's own) and ``export``."""
+"""What files give the jobs core: the kinds ``ingest`` (verify an upload; the system's own)
+and ``export``, S3's upload events as a message source, and the periodic cleanup."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +15,8 @@ from app.files import storage
 from app.files.export import write_manifest
 from app.files.names import content_disposition
 from app.files.verify import verify_upload
-from app.jobs.registry import JobContext, PermanentJobError, job_kind
+from app.jobs.registry import JobContext, PermanentJobError, job_kind, periodic_task
+from app.jobs.runtime import JobRuntime
 
 
 class IngestInput(BaseModel):
@@ -57,3 +61,12 @@ async def export(ctx: JobContext, data: ExportInput) -> dict[str, Any]:
         content_type="text/csv",
     )
     return {"url": url, "expires_at": expires_at.isoformat(), "rows": rows, "bytes": size}
+
+
+@periodic_task("files-cleanup", interval_s=lambda settings: settings.files_cleanup_interval_s)
+async def files_cleanup(runtime: JobRuntime) -> Mapping[str, int]:
+    # Imported when first due: the Lambda SQS consumer's cold start need not pay for it.
+    from app.files.cleanup import cleanup
+
+    report = await cleanup(db=runtime.db, aws=runtime.aws, settings=runtime.settings)
+    return asdict(report)

@@ -11,7 +11,8 @@ from typing import Any
 
 from app.config import load_settings
 from app.jobs import dlq
-from app.jobs.runner import JobRuntime, sweep
+from app.jobs.runner import sweep
+from app.jobs.runtime import JobRuntime
 from app.observability import configure_logging
 
 

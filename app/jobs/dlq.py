@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import and_, func, or_, update
 
 from app.aws import Duty, performs
+from app.jobs.models import Job, JobStatus
 from app.jobs.queue import Message, PoisonMessage, Queue, decode_job_id, job_message
-from app.jobs.runner import JobRuntime
+from app.jobs.runtime import JobRuntime
 
 logger = logging.getLogger("app.jobs.dlq")
 
@@ -42,15 +44,28 @@ async def _scan(dlq: Queue, *, visibility_s: int) -> list[Message]:
         seen.update((m.message_id, m) for m in fresh)
 
 
-_MARK_DEAD = text(
-    """
-    UPDATE jobs SET status = 'dead', error = coalesce(error, :error), finished_at = now(),
-        lease_token = NULL, lease_until = NULL, updated_at = now()
-    WHERE id = ANY(:ids)
-      AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
-    RETURNING id
-    """
-)
+def _mark_dead(job_ids: list[uuid.UUID]) -> Any:
+    """Dead: jobs not finished and not held by a live lease (SQS gave up on their message)."""
+    return (
+        update(Job)
+        .where(
+            Job.id.in_(job_ids),
+            or_(
+                Job.status == JobStatus.QUEUED,
+                and_(Job.status == JobStatus.RUNNING, Job.lease_until < func.now()),
+            ),
+        )
+        .values(
+            status=JobStatus.DEAD,
+            error=func.coalesce(Job.error, DEAD_LETTERED),
+            finished_at=func.now(),
+            lease_token=None,
+            lease_until=None,
+            updated_at=func.now(),
+        )
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 @dataclass(frozen=True)
@@ -69,9 +84,7 @@ async def check(runtime: JobRuntime, *, visibility_s: int = 30) -> DlqReport:
     marked: list[uuid.UUID] = []
     if ids:
         async with runtime.db.side_transaction() as session:
-            rows = await session.execute(
-                _MARK_DEAD, {"ids": list(ids.values()), "error": DEAD_LETTERED}
-            )
+            rows = await session.execute(_mark_dead(list(ids.values())))
             marked = list(rows.scalars())
     # Leave the messages visible again for the next check or a redrive.
     for message in messages:
@@ -92,14 +105,22 @@ def _job_ids(messages: list[Message]) -> tuple[dict[str, uuid.UUID], int]:
     return ids, unreadable
 
 
-_REQUEUE = text(
-    """
-    UPDATE jobs SET status = 'queued', finished_at = NULL, lease_token = NULL,
-        lease_until = NULL, sent_at = now(), updated_at = now()
-    WHERE id = :id AND status <> 'succeeded'
-    RETURNING id
-    """
-)
+def _requeue(job_id: uuid.UUID) -> Any:
+    """Back to queued, already sent (the redrive sends it next), unless it succeeded."""
+    return (
+        update(Job)
+        .where(Job.id == job_id, Job.status != JobStatus.SUCCEEDED)
+        .values(
+            status=JobStatus.QUEUED,
+            finished_at=None,
+            lease_token=None,
+            lease_until=None,
+            sent_at=func.now(),
+            updated_at=func.now(),
+        )
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 @performs(Duty.OPERATE)
@@ -119,7 +140,7 @@ async def redrive(runtime: JobRuntime, *, visibility_s: int = 60) -> DlqReport:
             await dlq.set_visibility(message.receipt_handle, 0)
             continue
         async with runtime.db.side_transaction() as session:
-            requeued = (await session.execute(_REQUEUE, {"id": job_id})).scalar_one_or_none()
+            requeued = (await session.execute(_requeue(job_id))).scalar_one_or_none()
             if requeued is not None:
                 await queue.send(job_message(job_id))
         await dlq.delete(message.receipt_handle)

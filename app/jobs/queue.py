@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from urllib.parse import unquote_plus
 
 from app.aws import AwsClients, call
 
@@ -28,55 +26,17 @@ def decode_job_id(body: str) -> uuid.UUID:
         raise PoisonMessage(f"not a job message: {body[:200]!r}") from exc
 
 
-@dataclass(frozen=True)
-class ObjectCreated:
-    """One S3 ``ObjectCreated:*`` record (S3 sends its notifications to the jobs queue too)."""
-
-    bucket: str
-    key: str  # decoded: S3 URL-encodes keys in events
-    size: int
-    event_time: datetime
-    # Tells two objects written under one key apart (the sequencer; moto sends only an ETag).
-    version: str
-
-
-@dataclass(frozen=True)
-class S3Notification:
-    """An S3 event message; no records for ``s3:TestEvent`` or events we do not act on."""
-
-    records: tuple[ObjectCreated, ...]
-    test_event: bool = False
-
-
-def _object_created(record: dict[str, Any]) -> ObjectCreated | None:
-    if record.get("eventSource") != "aws:s3" or not str(record.get("eventName", "")).startswith(
-        "ObjectCreated:"
-    ):
-        return None
-    s3 = record["s3"]
-    obj = s3["object"]
-    return ObjectCreated(
-        bucket=str(s3["bucket"]["name"]),
-        key=unquote_plus(str(obj["key"])),
-        size=int(obj.get("size", 0)),
-        event_time=datetime.fromisoformat(str(record["eventTime"]).replace("Z", "+00:00")),
-        version=str(obj.get("sequencer") or obj.get("eTag") or ""),
-    )
-
-
-def decode_message(body: str) -> uuid.UUID | S3Notification:
-    """A job id ({"job_id": ...}), or an S3 event notification; anything else is poison."""
+def decode_message(body: str) -> uuid.UUID | dict[str, Any]:
+    """A job id ({"job_id": ...}), or another producer's JSON object for a message source to
+    read; anything else is poison."""
     try:
         payload = json.loads(body)
         if isinstance(payload, dict) and "job_id" in payload:
             return uuid.UUID(payload["job_id"])
-        if isinstance(payload, dict) and payload.get("Event") == "s3:TestEvent":
-            return S3Notification(records=(), test_event=True)
-        if isinstance(payload, dict) and isinstance(payload.get("Records"), list):
-            records = (_object_created(record) for record in payload["Records"])
-            return S3Notification(records=tuple(r for r in records if r is not None))
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         raise PoisonMessage(f"not a job message: {body[:200]!r}") from exc
+    if isinstance(payload, dict):
+        return payload
     raise PoisonMessage(f"not a job message: {body[:200]!r}")
 
 

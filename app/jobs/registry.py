@@ -1,15 +1,21 @@
-"""Job kinds: a name, an input schema, a handler, and who may submit it.
+"""What domains plug into the jobs core, each registered by a decorator.
 
-A new kind is one decorated function::
+* **Job kinds**: a name, an input schema, a handler, and who may submit it::
 
-    class ResizeInput(BaseModel):
-        file_id: uuid.UUID
+      class ResizeInput(BaseModel):
+          file_id: uuid.UUID
 
-    @job_kind("resize", input_model=ResizeInput)
-    async def resize(ctx: JobContext, data: ResizeInput) -> dict[str, Any]:
-        ...
+      @job_kind("resize", input_model=ResizeInput)
+      async def resize(ctx: JobContext, data: ResizeInput) -> dict[str, Any]:
+          ...
 
-and an import of its module in ``app.jobs.kinds``.
+* **Message sources**: producers other than ours whose messages arrive on the jobs queue (S3
+  event notifications), each turned into the jobs it implies;
+* **Periodic tasks**: housekeeping every worker runs when due (the container worker's loop,
+  the Lambda housekeeping schedule).
+
+The jobs core imports no domain: ``app.domains.compose()`` imports each domain's module, and
+every entry point calls it before it runs a job.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
     from app.aws import AwsClients
     from app.config import Settings
     from app.db import Database
+    from app.jobs.runtime import JobRuntime
 
 InputT = TypeVar("InputT", bound=BaseModel)
 JobResult = Mapping[str, Any] | BaseModel | None
@@ -66,14 +73,47 @@ class JobKind(Generic[InputT]):
         return dict(result)
 
 
+@dataclass(frozen=True)
+class MessageSource:
+    """``accepts`` recognises the source's payloads (decoded JSON); ``jobs_for`` returns the
+    jobs one implies, created the first time and found again on a repeated delivery. A
+    payload no retry can use raises ``PoisonMessage``."""
+
+    name: str
+    accepts: Callable[[Mapping[str, Any]], bool]
+    jobs_for: Callable[[JobRuntime, Mapping[str, Any]], Awaitable[list[uuid.UUID]]]
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    """Run at most once per ``interval_s(settings)`` by each worker; the report it returns
+    (counts) is logged and returned by the Lambda housekeeping."""
+
+    name: str
+    interval_s: Callable[[Settings], float]
+    run: Callable[[JobRuntime], Awaitable[Mapping[str, int]]]
+
+
 @dataclass
 class Registry:
     kinds: dict[str, JobKind[Any]] = field(default_factory=dict)
+    sources: dict[str, MessageSource] = field(default_factory=dict)
+    periodic: dict[str, PeriodicTask] = field(default_factory=dict)
+    # Set by app.domains.compose(): a worker must never judge a kind unknown because its
+    # domain was not imported (the job would be marked dead).
+    composed: bool = False
 
     def register(self, kind: JobKind[Any]) -> None:
-        if kind.name in self.kinds:
-            raise ValueError(f"job kind {kind.name!r} is registered twice")
-        self.kinds[kind.name] = kind
+        _add(self.kinds, kind.name, kind, "job kind")
+
+    def add_source(self, source: MessageSource) -> None:
+        _add(self.sources, source.name, source, "message source")
+
+    def add_periodic(self, task: PeriodicTask) -> None:
+        _add(self.periodic, task.name, task, "periodic task")
+
+    def source_for(self, payload: Mapping[str, Any]) -> MessageSource | None:
+        return next((s for s in self.sources.values() if s.accepts(payload)), None)
 
     def get(self, name: str, settings: Settings) -> JobKind[Any] | None:
         """The kind if it exists in this deployment (diagnostics only where enabled)."""
@@ -88,6 +128,12 @@ class Registry:
             for name, kind in self.kinds.items()
             if kind.user_submittable and self.get(name, settings) is not None
         )
+
+
+def _add(table: dict[str, Any], name: str, item: Any, what: str) -> None:
+    if name in table:
+        raise ValueError(f"{what} {name!r} is registered twice")
+    table[name] = item
 
 
 registry = Registry()
@@ -111,5 +157,31 @@ def job_kind(
             )
         )
         return handler
+
+    return register
+
+
+SourceJobs = Callable[["JobRuntime", Mapping[str, Any]], Awaitable[list[uuid.UUID]]]
+
+
+def message_source(
+    name: str, *, accepts: Callable[[Mapping[str, Any]], bool]
+) -> Callable[[SourceJobs], SourceJobs]:
+    def register(jobs_for: SourceJobs) -> SourceJobs:
+        registry.add_source(MessageSource(name=name, accepts=accepts, jobs_for=jobs_for))
+        return jobs_for
+
+    return register
+
+
+TaskRun = Callable[["JobRuntime"], Awaitable[Mapping[str, int]]]
+
+
+def periodic_task(
+    name: str, *, interval_s: Callable[[Settings], float]
+) -> Callable[[TaskRun], TaskRun]:
+    def register(run: TaskRun) -> TaskRun:
+        registry.add_periodic(PeriodicTask(name=name, interval_s=interval_s, run=run))
+        return run
 
     return register

@@ -16,22 +16,22 @@ import contextlib
 import logging
 import math
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import text
+from sqlalchemy import and_, func, null, or_, select, update
 
-from app.aws import AwsClients, Duty, performs
-from app.config import Settings
+from app.aws import Duty, performs
 from app.db import Database
-from app.files.events import ingest_job_for
-from app.jobs import kinds  # noqa: F401  (registers every kind)
-from app.jobs.models import JobStatus
-from app.jobs.queue import PoisonMessage, S3Notification, decode_message, job_message
+from app.jobs import dlq
+from app.jobs.models import Job, JobStatus
+from app.jobs.queue import PoisonMessage, Queue, decode_message, job_message
 from app.jobs.registry import JobContext, PermanentJobError, registry
+from app.jobs.runtime import JobRuntime
 
 logger = logging.getLogger("app.jobs")
 
@@ -53,47 +53,41 @@ class Decision:
     hide_for_s: int = 0
 
 
-@dataclass
-class JobRuntime:
-    """What a worker process (or Lambda execution environment) holds."""
-
-    settings: Settings
-    db: Database
-    aws: AwsClients
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> JobRuntime:
-        return cls(settings=settings, db=Database.from_settings(settings), aws=AwsClients(settings))
-
-    async def close(self) -> None:
-        await self.db.dispose()
-
-
 ExtendVisibility = Callable[[int], Awaitable[None]]
 
-_CLAIM = text(
-    """
-    UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_token = :token,
-        lease_until = now() + make_interval(secs => :lease), updated_at = now(),
-        started_at = coalesce(started_at, now())
-    WHERE id = :id AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
-    RETURNING kind, input, user_id, attempts
-    """
-)
-_EXTEND = text(
-    """
-    UPDATE jobs SET lease_until = now() + make_interval(secs => :lease), updated_at = now()
-    WHERE id = :id AND lease_token = :token AND status = 'running'
-    """
-)
-_FINISH = text(
-    """
-    UPDATE jobs SET status = CAST(:status AS varchar), result = CAST(:result AS jsonb),
-        error = :error, lease_token = NULL, lease_until = NULL, updated_at = now(),
-        finished_at = CASE WHEN CAST(:status AS varchar) = 'queued' THEN NULL ELSE now() END
-    WHERE id = :id AND lease_token = :token AND status = 'running'
-    """
-)
+
+def _lease_until(lease_s: float) -> Any:
+    return func.now() + timedelta(seconds=lease_s)
+
+
+def _claim(job_id: uuid.UUID, token: uuid.UUID, lease_s: float) -> Any:
+    """Take the job if it is queued or its lease lapsed; returns what running it needs."""
+    return (
+        update(Job)
+        .where(
+            Job.id == job_id,
+            or_(
+                Job.status == JobStatus.QUEUED,
+                and_(Job.status == JobStatus.RUNNING, Job.lease_until < func.now()),
+            ),
+        )
+        .values(
+            status=JobStatus.RUNNING,
+            attempts=Job.attempts + 1,
+            lease_token=token,
+            lease_until=_lease_until(lease_s),
+            updated_at=func.now(),
+            started_at=func.coalesce(Job.started_at, func.now()),
+        )
+        .returning(Job.kind, Job.input, Job.user_id, Job.attempts)
+    )
+
+
+def _while_leased(job_id: uuid.UUID, token: uuid.UUID) -> Any:
+    """An update that lands only while the lease is still ours."""
+    return update(Job).where(
+        Job.id == job_id, Job.lease_token == token, Job.status == JobStatus.RUNNING
+    )
 
 
 def _describe(exc: BaseException) -> str:
@@ -109,18 +103,17 @@ async def _finish(
     result: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> bool:
-    import json
-
     async with db.autocommit() as connection:
         outcome = await connection.execute(
-            _FINISH,
-            {
-                "id": job_id,
-                "token": token,
-                "status": status.value,
-                "result": None if result is None else json.dumps(result),
-                "error": error,
-            },
+            _while_leased(job_id, token).values(
+                status=status,
+                result=null() if result is None else result,
+                error=error,
+                lease_token=None,
+                lease_until=None,
+                updated_at=func.now(),
+                finished_at=None if status is JobStatus.QUEUED else func.now(),
+            )
         )
     updated: int = outcome.rowcount
     if not updated:
@@ -154,7 +147,11 @@ async def _keep_lease(
             if extend_visibility is not None:
                 await extend_visibility(lease)
             async with runtime.db.autocommit() as connection:
-                await connection.execute(_EXTEND, {"id": job_id, "token": token, "lease": lease})
+                await connection.execute(
+                    _while_leased(job_id, token).values(
+                        lease_until=_lease_until(lease), updated_at=func.now()
+                    )
+                )
         except Exception:
             logger.warning("could not extend lease", exc_info=True, extra={"job_id": str(job_id)})
 
@@ -167,50 +164,65 @@ async def process_message(
     receive_count: int,
     extend_visibility: ExtendVisibility | None = None,
 ) -> Decision:
-    """Run the job a message names (or the jobs an S3 event implies); the decision says what
-    to do with the message."""
+    """Run the job a message names (or the jobs another producer's message implies); the
+    decision says what to do with the message."""
+    if not registry.composed:
+        # Raised, not decided: the message comes back once the entry point is fixed.
+        raise RuntimeError("no job kinds registered: call app.domains.compose() first")
     try:
         message = decode_message(body)
+        if isinstance(message, uuid.UUID):
+            job_ids = [message]
+        else:
+            job_ids = await _jobs_from_source(runtime, message)
     except PoisonMessage:
         logger.error("poison message", extra={"body_prefix": body[:120]})
         return Decision(Outcome.POISON)
-    if isinstance(message, S3Notification):
-        return await _process_s3_notification(
-            runtime, message, receive_count=receive_count, extend_visibility=extend_visibility
+    decisions = [
+        await _process_job(
+            runtime, job_id=job_id, receive_count=receive_count, extend_visibility=extend_visibility
         )
-    return await _process_job(
-        runtime, job_id=message, receive_count=receive_count, extend_visibility=extend_visibility
-    )
-
-
-async def _process_s3_notification(
-    runtime: JobRuntime,
-    notification: S3Notification,
-    *,
-    receive_count: int,
-    extend_visibility: ExtendVisibility | None,
-) -> Decision:
-    """S3 sends upload events to this queue: each becomes an ``ingest`` job (found again, not
-    duplicated, when S3 or SQS delivers twice), run here since this message is its delivery.
-    ``s3:TestEvent``, sent whenever notifications are configured, is acknowledged."""
-    decisions: list[Decision] = []
-    for record in notification.records:
-        job_id = await ingest_job_for(runtime.db, runtime.settings, record)
-        if job_id is not None:
-            decisions.append(
-                await _process_job(
-                    runtime,
-                    job_id=job_id,
-                    receive_count=receive_count,
-                    extend_visibility=extend_visibility,
-                )
-            )
+        for job_id in job_ids
+    ]
     # The message comes back if any of its jobs must run again; finished ones are skipped then.
     for outcome in (Outcome.RETRY, Outcome.BUSY, Outcome.POISON):
         matching = [d for d in decisions if d.outcome is outcome]
         if matching:
             return max(matching, key=lambda d: d.hide_for_s)
     return Decision(Outcome.DONE)
+
+
+async def settle(
+    runtime: JobRuntime,
+    queue: Queue,
+    decision: Decision,
+    *,
+    body: str,
+    receipt_handle: str,
+    delete: bool,
+) -> bool:
+    """Apply a decision to its message, the same for every worker: poison is parked in the
+    DLQ, a busy job's message hidden until its lease lapses, the rest deleted when ``delete``
+    (a Lambda event source deletes itself what its batch response does not name). True when
+    the message must come back."""
+    if decision.outcome is Outcome.POISON:
+        await dlq.park_poison(runtime, body)
+    elif decision.outcome is Outcome.BUSY:
+        await queue.set_visibility(receipt_handle, decision.hide_for_s)
+    comes_back = decision.outcome in (Outcome.RETRY, Outcome.BUSY)
+    if delete and not comes_back:
+        await queue.delete(receipt_handle)
+    return comes_back
+
+
+async def _jobs_from_source(runtime: JobRuntime, payload: Mapping[str, Any]) -> list[uuid.UUID]:
+    """A message from another producer (S3 sends upload events to this queue): its jobs are
+    created (found again, not duplicated, on a repeated delivery) and run here, since this
+    message is their delivery."""
+    source = registry.source_for(payload)
+    if source is None:
+        raise PoisonMessage("no message source reads this message")
+    return await source.jobs_for(runtime, payload)
 
 
 async def _process_job(
@@ -224,18 +236,14 @@ async def _process_job(
     token = uuid.uuid4()
     async with db.autocommit() as connection:
         claimed = (
-            await connection.execute(
-                _CLAIM, {"id": job_id, "token": token, "lease": settings.jobs_lease_s}
-            )
+            await connection.execute(_claim(job_id, token, settings.jobs_lease_s))
         ).one_or_none()
         if claimed is None:
             current = (
                 await connection.execute(
-                    text(
-                        "SELECT status, EXTRACT(EPOCH FROM lease_until - now())::float8"
-                        " FROM jobs WHERE id = :id"
-                    ),
-                    {"id": job_id},
+                    select(Job.status, func.extract("epoch", Job.lease_until - func.now())).where(
+                        Job.id == job_id
+                    )
                 )
             ).one_or_none()
     if claimed is None:
@@ -244,7 +252,7 @@ async def _process_job(
             return Decision(Outcome.POISON)
         status, lease_left_s = current
         if status == JobStatus.RUNNING and lease_left_s is not None and lease_left_s > 0:
-            return Decision(Outcome.BUSY, hide_for_s=math.ceil(lease_left_s) + 1)
+            return Decision(Outcome.BUSY, hide_for_s=math.ceil(float(lease_left_s)) + 1)
         return Decision(Outcome.DONE)  # already finished: a duplicate delivery
 
     kind_name, raw_input, user_id, attempt = claimed
@@ -298,39 +306,42 @@ async def _process_job(
     return Decision(Outcome.DONE)
 
 
-_SWEEP = text(
-    """
-    UPDATE jobs SET sent_at = now(), updated_at = now()
-    WHERE id IN (
-        SELECT id FROM jobs
-        WHERE (status = 'queued' AND updated_at < now() - make_interval(secs => :after))
-           OR (status = 'running' AND lease_until < now() - make_interval(secs => :after))
-        ORDER BY updated_at
-        LIMIT :batch
-        FOR UPDATE SKIP LOCKED
+def _sweep(after_s: float, batch: int) -> Any:
+    """Stamp and return the jobs SQS may not hold: queued but not touched for ``after_s``, or
+    running with a lease lapsed that long ago."""
+    stale = func.now() - timedelta(seconds=after_s)
+    due = (
+        select(Job.id)
+        .where(
+            or_(
+                and_(Job.status == JobStatus.QUEUED, Job.updated_at < stale),
+                and_(Job.status == JobStatus.RUNNING, Job.lease_until < stale),
+            )
+        )
+        .order_by(Job.updated_at)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
     )
-    RETURNING id
-    """
-)
+    return (
+        update(Job)
+        .where(Job.id.in_(due.scalar_subquery()))
+        .values(sent_at=func.now(), updated_at=func.now())
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 @performs(Duty.HOUSEKEEPING)
 async def sweep(runtime: JobRuntime, *, batch: int = 100) -> int:
     """Send again every job that SQS may not hold: never sent (a crash between commit and
     SendMessage), or abandoned (lease lapsed long ago). Duplicates are harmless by design."""
-    from app.jobs.queue import Queue
-
     queue = Queue(runtime.aws, runtime.settings.require_queue_url())
     # The client is built before the transaction: a first one (botocore's models, hundreds of
     # ms) must not hold the rows' locks, nor age the stamp the next sweep judges them by.
     _ = runtime.aws.sqs
     async with runtime.db.side_transaction() as session:
         job_ids = list(
-            (
-                await session.execute(
-                    _SWEEP, {"after": runtime.settings.jobs_sweep_after_s, "batch": batch}
-                )
-            ).scalars()
+            (await session.execute(_sweep(runtime.settings.jobs_sweep_after_s, batch))).scalars()
         )
         # Inside the transaction: if a send fails, sent_at rolls back and the next sweep retries.
         for job_id in job_ids:

@@ -15,7 +15,6 @@ from app.auth.ownership import owned_statement, read_owned
 from app.aws import AwsClients
 from app.config import Settings
 from app.errors import AppError
-from app.jobs import kinds  # noqa: F401  (registers every kind)
 from app.jobs.models import Job, JobStatus
 from app.jobs.queue import Queue, job_message
 from app.jobs.registry import registry
@@ -57,8 +56,11 @@ async def create_job(
     kind: str,
     job_input: dict[str, Any],
     idempotency_key: str | None,
+    delivered: bool = False,
 ) -> tuple[Job, bool]:
-    """Insert a queued job; with an idempotency key already used, return that job instead."""
+    """Insert a queued job; with an idempotency key already used, return that job instead.
+    ``delivered``: the message that brought the job is its delivery, so the sweep must not
+    send it (it runs from that message)."""
     job = await session.scalar(
         insert(Job)
         .values(
@@ -69,6 +71,7 @@ async def create_job(
             status=JobStatus.QUEUED,
             attempts=0,
             idempotency_key=idempotency_key,
+            sent_at=func.now() if delivered else None,
         )
         .on_conflict_do_nothing(index_elements=[Job.user_id, Job.idempotency_key])
         .returning(Job)

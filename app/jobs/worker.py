@@ -1,4 +1,4 @@
-"""The container worker: ``python -m app.jobs.worker`` (Fargate, EC2, and ``make dev``).
+"""The container worker (Fargate, EC2, and ``make dev``), started by ``python -m app.worker``.
 
 Long-polls SQS, runs up to WORKER_CONCURRENCY jobs at once, sweeps and checks the DLQ
 periodically. On SIGTERM it stops receiving, gives in-flight jobs WORKER_SHUTDOWN_GRACE_S
@@ -14,12 +14,12 @@ import signal
 import time
 
 from app.aws import Duty, performs
-from app.config import Settings, load_settings
-from app.files.cleanup import PeriodicCleanup
+from app.config import Settings
 from app.jobs import dlq
+from app.jobs.periodic import PeriodicTasks
 from app.jobs.queue import Message, Queue
-from app.jobs.runner import JobRuntime, Outcome, process_message, sweep
-from app.observability import configure_logging
+from app.jobs.runner import process_message, settle, sweep
+from app.jobs.runtime import JobRuntime
 
 logger = logging.getLogger("app.jobs.worker")
 
@@ -39,7 +39,7 @@ class Worker:
         self.in_flight: set[asyncio.Task[None]] = set()
         self.stopping = False
         self.processed = 0
-        self.files_cleanup = PeriodicCleanup(runtime)
+        self.periodic = PeriodicTasks(runtime)
 
     async def _take_slot(self, message: Message) -> None:
         async with self.slots:
@@ -70,12 +70,14 @@ class Worker:
             # Infrastructure trouble (database, SQS): the message reappears and is retried.
             logger.exception("could not process message", extra={"message_id": message.message_id})
             return
-        if decision.outcome is Outcome.POISON:
-            await dlq.park_poison(self.runtime, message.body)
-        if decision.outcome in (Outcome.DONE, Outcome.POISON):
-            await self.queue.delete(message.receipt_handle)
-        elif decision.outcome is Outcome.BUSY:
-            await self.queue.set_visibility(message.receipt_handle, decision.hide_for_s)
+        await settle(
+            self.runtime,
+            self.queue,
+            decision,
+            body=message.body,
+            receipt_handle=message.receipt_handle,
+            delete=True,
+        )
         self.processed += 1
 
     async def _housekeeping(self) -> None:
@@ -85,7 +87,7 @@ class Worker:
                 await dlq.check(self.runtime)
         except Exception:
             logger.warning("housekeeping failed", exc_info=True)
-        await self.files_cleanup.maybe_run()  # hourly; logs its own failures
+        await self.periodic.run_due()  # each task logs its own failures
 
     @performs(Duty.RECEIVE_JOBS)
     async def run(self, stop: asyncio.Event) -> None:
@@ -161,13 +163,3 @@ async def serve(settings: Settings) -> None:
     finally:
         await runtime.close()
         logger.info("worker stopped")
-
-
-def main() -> None:
-    settings = load_settings()
-    configure_logging(settings)
-    asyncio.run(serve(settings))
-
-
-if __name__ == "__main__":
-    main()

@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
         return 0
     if argv == ["worker"]:
         _watch_parent()
-        from app.jobs.worker import main as worker
+        from app.worker import main as worker
 
         worker()
         return 0

@@ -132,7 +132,7 @@ class FargateApp(Construct):
         worker_task.add_container(
             "worker",
             image=image,
-            command=["python", "-m", "app.jobs.worker"],
+            command=["python", "-m", "app.worker"],
             environment={**environment, **worker_environment},
             secrets=secrets,
             logging=ecs.LogDriver.aws_logs(

@@ -113,7 +113,7 @@ def test_ec2_units_point_at_files_that_exist() -> None:
             if line.startswith("ExecStart=/opt/trident/src/"):
                 assert (REPO / line.removeprefix("ExecStart=/opt/trident/src/")).exists()
     assert "gunicorn -c docker/gunicorn.conf.py" in (ec2 / "trident-web.service").read_text()
-    assert "app.jobs.worker" in (ec2 / "trident-worker.service").read_text()
+    assert "python -m app.worker" in (ec2 / "trident-worker.service").read_text()
 
 
 def test_local_bundling_runs_the_bundle_script_for_the_function() -> None:

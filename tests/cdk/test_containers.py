@@ -41,7 +41,7 @@ def test_fargate_runs_a_web_and_a_worker_service(assembly: Assembly) -> None:
     containers = {
         c["Name"]: c for task in tasks for c in task["Properties"]["ContainerDefinitions"]
     }
-    assert containers["worker"]["Command"] == ["python", "-m", "app.jobs.worker"]
+    assert containers["worker"]["Command"] == ["python", "-m", "app.worker"]
     for container in containers.values():
         secrets = {s["Name"]: json.dumps(s["ValueFrom"]) for s in container["Secrets"]}
         assert ":password::" in secrets["DB_PASSWORD"]

@@ -27,7 +27,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
-from app.jobs.runner import JobRuntime
+from app.jobs.runtime import JobRuntime
 from app.jobs.worker import Worker
 from app.local.aws import LocalAws, free_port
 from app.main import create_app

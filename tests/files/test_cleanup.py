@@ -16,8 +16,9 @@ from app.config import Settings
 from app.db import Database
 from app.files import __main__ as files_cli
 from app.files import storage
-from app.files.cleanup import PeriodicCleanup, cleanup
-from app.jobs.runner import JobRuntime
+from app.files.cleanup import cleanup
+from app.jobs.periodic import PeriodicTasks
+from app.jobs.runtime import JobRuntime
 from app.local.aws import LocalAws
 from tests.files.conftest import insert_file, insert_user, object_exists, s3_client
 
@@ -76,14 +77,13 @@ async def test_the_worker_cleans_up_once_per_interval(
     database: Database, own_bucket: Settings
 ) -> None:
     runtime = JobRuntime(settings=own_bucket, db=database, aws=AwsClients(own_bucket))
-    periodic = PeriodicCleanup(runtime)
+    periodic = PeriodicTasks(runtime)
     user = await insert_user(database)
     await insert_file(database, user, age_s=2 * 24 * 3600)
-    first = await periodic.maybe_run()
-    assert first is not None
-    assert first.expired == 1
+    first = await periodic.run_due()
+    assert first["files-cleanup"]["expired"] == 1
     await insert_file(database, user, age_s=2 * 24 * 3600)
-    assert await periodic.maybe_run() is None  # not due for another hour
+    assert "files-cleanup" not in await periodic.run_due()  # not due for another hour
 
 
 def test_cleanup_command(

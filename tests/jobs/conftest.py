@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.jobs.runner import JobRuntime
+from app.jobs.runtime import JobRuntime
 from app.jobs.worker import Worker
 from app.local.aws import LocalAws
 from app.main import create_app

@@ -26,6 +26,20 @@ async def test_happy_path(stack: JobsStack) -> None:
     assert stack.queue_depth(stack.queues.jobs_queue_url) == 0
 
 
+async def test_a_worker_without_its_domains_leaves_the_message_alone(
+    stack: JobsStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not composed, every kind would look unknown and its job be marked dead: the runner
+    refuses instead, so the message comes back and the job stays queued."""
+    from app.jobs.registry import registry
+
+    job_id = await stack.submit("sleep", {"seconds": 0})
+    monkeypatch.setattr(registry, "composed", False)
+    with pytest.raises(RuntimeError, match="compose"):
+        await process_message(stack.runtime, body=json.dumps({"job_id": job_id}), receive_count=1)
+    assert await stack.status(job_id) == "queued"
+
+
 async def test_duplicate_delivery_has_one_effect(stack: JobsStack) -> None:
     job_id = await stack.submit("sleep", {"seconds": 0.5})
     # SQS is at-least-once: the same job named by three messages, two workers racing.

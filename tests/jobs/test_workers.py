@@ -122,7 +122,7 @@ async def test_lambda_batch_reports_only_the_failed_message(stack: JobsStack) ->
 def _start_worker(stack: JobsStack, tmp_path: Path, **extra: str) -> subprocess.Popen[bytes]:
     with (tmp_path / f"worker-{uuid.uuid4().hex[:6]}.log").open("wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "app.jobs.worker"],
+            [sys.executable, "-m", "app.worker"],
             cwd=REPO,
             env={**os.environ, **_settings_env(stack, **extra)},
             stdout=log,
@@ -200,7 +200,7 @@ async def test_lambda_housekeeping_expires_abandoned_uploads(stack: JobsStack) -
     scheduled = {"source": "aws.events", "detail-type": "Scheduled Event"}
     env = _settings_env(stack, S3_BUCKET=stack.runtime.settings.s3_bucket or "")
     result = _invoke_lambda(env, scheduled, "housekeeping")
-    assert result["files_expired"] == 1
+    assert result["tasks"]["files-cleanup"]["expired"] == 1
     statuses = {
         file_id: await stack.scalar("SELECT status FROM files WHERE id = :id", id=file_id)
         for file_id in (abandoned, fresh)

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import text
 
 from app.aws import AwsUnavailable, CircuitBreaker
-from app.jobs.runner import JobRuntime
+from app.jobs.runtime import JobRuntime
 from app.jobs.worker import Worker
 from app.local.aws import free_port, provision, start_moto
 from app.main import create_app
