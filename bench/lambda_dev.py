@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import subprocess
 import sys
 import threading
 from contextlib import ExitStack
@@ -123,9 +122,7 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # The stack's own pieces, shared with `make dev` (PostgreSQL, moto, migrations).
-    from app.local.__main__ import _aws, _database
-    from app.migrations import upgrade_head
+    from app.local.stack import dev_stack
 
     if not (BUNDLE / "handlers" / "api.py").exists():
         raise SystemExit(f"{BUNDLE} is missing: run `make lambda-bundle` first")
@@ -133,14 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
         with ExitStack() as stack:
-            stack_env = dict(os.environ)
-            stack_env["DATABASE_URL"] = _database(stack)
-            upgrade_head(stack_env["DATABASE_URL"])
-            _aws(stack, stack_env)
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "app.local.child", "worker"], env=stack_env
-            )
-            stack.callback(worker.terminate)
+            # The stack as `make dev` starts it, with the worker; the API is the function.
+            local = stack.enter_context(dev_stack(worker=True, say=_say))
+            stack_env = {**os.environ, **local.env()}
             emulator = stack.enter_context(
                 Emulator(
                     bundle=BUNDLE,

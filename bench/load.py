@@ -35,7 +35,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -47,6 +46,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from app.local.stack import stop_process
 from cdk.lambda_bundle import REPO
 
 GUNICORN_CONF = REPO / "docker" / "gunicorn.conf.py"
@@ -168,74 +168,34 @@ class Stack:
         }
 
 
-def _wait_for_port(port: int, within_s: float = 20) -> None:
-    deadline = time.monotonic() + within_s
-    while True:
-        try:
-            socket.create_connection((LOOPBACK, port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 @contextlib.contextmanager
 def local_stack(
     workdir: Path, *, database_url: str | None = None, aws_endpoint: str | None = None
 ) -> Iterator[Stack]:
-    """PostgreSQL (migrated) and moto with a bucket and queues; either may be given instead."""
-    from app.local.aws import free_port, provision
+    """The local stack (PostgreSQL migrated, moto with a bucket and queues of this run's own),
+    either service given instead."""
+    from app.local.stack import local_stack as start_stack
 
-    with contextlib.ExitStack() as stack:
-        if database_url is None:
-            from app.local.postgres import database_url as url_of
-            from app.local.postgres import start_postgres
-            from app.migrations import upgrade_head
-
-            server = start_postgres(workdir / "pg", cleanup_mode="delete")
-            stack.callback(server.cleanup)
-            database_url = url_of(server)
-            upgrade_head(database_url)
-        if aws_endpoint is None:
-            port = free_port()
-            # Its own process, as in the cloud: its CPU is not the client's GIL.
-            moto = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            stack.callback(_stop, moto)
-            _wait_for_port(port)
-            aws_endpoint = f"http://{LOOPBACK}:{port}"
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-        suffix = os.urandom(4).hex()
-        aws = provision(
-            aws_endpoint,
-            region="us-east-1",
-            bucket=f"bench-{suffix}",
-            queue=f"bench-jobs-{suffix}",
-            upload_events=False,
-        )
+    suffix = os.urandom(4).hex()
+    with start_stack(
+        pgdata=workdir / "pg",
+        database_url_given=database_url,
+        aws_endpoint_given=aws_endpoint,
+        bucket=f"bench-{suffix}",
+        queue=f"bench-jobs-{suffix}",
+        upload_events=False,
+    ) as local:
+        # The load client signs its own S3 and SQS calls to moto.
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            os.environ.setdefault(name, local.env()[name])
         yield Stack(
-            database_url=database_url,
-            aws_endpoint=aws_endpoint,
-            bucket=aws.bucket,
-            queue_url=aws.jobs_queue_url,
-            dlq_url=aws.dead_letter_queue_url,
+            database_url=local.database_url,
+            aws_endpoint=local.aws.endpoint_url,
+            bucket=local.aws.bucket,
+            queue_url=local.aws.jobs_queue_url,
+            dlq_url=local.aws.dead_letter_queue_url,
             workdir=workdir,
         )
-
-
-def _stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 # --- raw HTTP/1.1 over loopback ---------------------------------------------------------------
@@ -561,7 +521,7 @@ class Gunicorn:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        _stop(self.process)
+        stop_process(self.process)
 
 
 # --- container cold start ---------------------------------------------------------------------

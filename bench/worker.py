@@ -13,9 +13,7 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,18 +55,6 @@ def _raw_drain(sqs: Any, queue_url: str, total: int, concurrency: int) -> float:
             )
             done += len(messages)
     return total / (time.perf_counter() - started)
-
-
-def _wait_for_port(port: int, within_s: float = 20) -> None:
-    deadline = time.monotonic() + within_s
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def _send_all(sqs: Any, queue_url: str, bodies: list[str]) -> None:
@@ -155,25 +141,17 @@ def run(*, messages: int, concurrency: int, rounds: int) -> WorkerBench:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     from app.config import Settings
-    from app.local.aws import free_port, provision
-    from app.local.postgres import database_url, start_postgres
+    from app.local.aws import provision
+    from app.local.postgres import database_url
+    from app.local.stack import moto_server, postgres
     from app.migrations import upgrade_head
 
     with tempfile.TemporaryDirectory(prefix="trident-bench-") as tmp:
         os.environ.setdefault("XDG_RUNTIME_DIR", str(Path(tmp) / "run"))
-        server = start_postgres(Path(tmp) / "pg", cleanup_mode="delete")
-        port = free_port()
         # SQS in its own process, as in the cloud: its CPU is not the worker's GIL.
-        moto = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            _wait_for_port(port)
+        with postgres(Path(tmp) / "pg") as server, moto_server() as endpoint:
             url = database_url(server)
             upgrade_head(url)
-            endpoint = f"http://127.0.0.1:{port}"
             raw_rates: list[float] = []
             worker_rates: list[float] = []
             for round_no in range(rounds):
@@ -207,10 +185,6 @@ def run(*, messages: int, concurrency: int, rounds: int) -> WorkerBench:
                         )
                     else:
                         worker_rates.append(asyncio.run(_worker_drain(settings, messages)))
-        finally:
-            moto.terminate()
-            moto.wait(10)
-            server.cleanup()
     raw = statistics.median(raw_rates)
     worker = statistics.median(worker_rates)
     return WorkerBench(

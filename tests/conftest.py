@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from app.config import Settings
 from app.db import Database, create_engine
 from app.domains import compose
-from app.local.aws import LOCAL_CREDENTIALS, LocalAws, free_port, provision
-from app.local.postgres import database_url, start_postgres
+from app.local.aws import LOCAL_CREDENTIALS, LocalAws, provision
+from app.local.postgres import database_url
+from app.local.stack import moto_server, postgres
 from app.main import create_app
 from app.migrations import upgrade_head
 from app.observability import JsonFormatter
@@ -153,9 +153,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    server = start_postgres(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
-    yield server
-    server.cleanup()
+    with postgres(tmp_path_factory.mktemp("pg") / "data") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -174,26 +173,9 @@ def clone_database(pg_server: Any) -> Callable[[str | None], str]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """moto's server in a process of its own: an in-process one shares moto's global state,
-    which any ``mock_aws`` block in a test resets (and the bucket would vanish mid-session)."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert server.poll() is None, "moto server exited"
-            assert time.monotonic() < deadline, "moto server did not start"
-            time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.terminate()
-    server.wait(10)
+    """moto's server in a process of its own, as every local run starts it."""
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,9 @@ def free_port() -> int:
 
 
 def start_moto(port: int) -> Any:
+    """moto in this process (local runs use ``app.local.stack.moto_server``, a process of its
+    own): its state outlives a stop and a restart on the same port, as a service outage's
+    would."""
     import logging
 
     from moto.server import ThreadedMotoServer

@@ -1,7 +1,8 @@
 """The children of ``make dev``, each stopping by itself when the runner is gone.
 
-``python -m app.local.child api PORT`` (Uvicorn) and ``python -m app.local.child worker`` (the
-jobs worker). The runner stops them on Ctrl-C; this watch covers the runner
+``python -m app.local.child api PORT`` (Uvicorn), ``python -m app.local.child worker`` (the
+jobs worker) and ``python -m app.local.child moto PORT`` (S3 and SQS). The runner stops them on
+Ctrl-C; this watch covers the runner
 dying without a chance to (SIGKILL, OOM killer, an IDE's stop button), which would otherwise
 leave Uvicorn holding the port and the next ``make dev`` failing with "address in use".
 """
@@ -22,7 +23,7 @@ def _stop_when_orphaned(parent: int, interval_s: float = 0.5) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-USAGE = "usage: python -m app.local.child {api PORT | worker}"
+USAGE = "usage: python -m app.local.child {api PORT | worker | moto PORT}"
 
 
 def main(argv: list[str]) -> int:
@@ -37,6 +38,16 @@ def main(argv: list[str]) -> int:
             port=int(argv[1]),
             access_log=False,
         )
+        return 0
+    if argv[:1] == ["moto"] and len(argv) == 2 and argv[1].isdigit():
+        _watch_parent()
+        import logging
+
+        from moto.server import main as moto
+
+        # One werkzeug line per S3/SQS call would drown the API's own log.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        moto(["-H", "127.0.0.1", "-p", argv[1]])
         return 0
     if argv == ["worker"]:
         _watch_parent()
