@@ -44,7 +44,9 @@ $(STAMP): requirements-dev.lock pyproject.toml
 dev: $(STAMP)
 	$(BIN)/python -m app.local
 
-# The browser comes first: a machine that cannot have one stops before anything runs. mypy
+# The browser comes first: a machine that cannot have one stops before anything runs. Temporary
+# files go under .data/pytest: another checkout's pytest resets /tmp/pytest-of-$USER to 0700,
+# which locks out the PostgreSQL clusters (their own system user) started under it. mypy
 # (about a minute with a cold cache) runs beside pytest and reports after it; pytest runs on
 # workers, because much of the suite waits on subprocesses and queues (tests/conftest.py).
 PYTEST_WORKERS ?= 4
@@ -54,7 +56,7 @@ test: browser $(STAMP)
 	@mkdir -p .data
 	@echo "$(BIN)/mypy > .data/mypy.log &"; $(BIN)/mypy > .data/mypy.log 2>&1 & mypy=$$!; \
 	CHROMIUM="$$(.ci/chromium)" $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup \
-		--cov --cov-report=term $(PYTEST_ARGS); tests=$$?; \
+		--basetemp=$(CURDIR)/.data/pytest --cov --cov-report=term $(PYTEST_ARGS); tests=$$?; \
 	wait $$mypy; typed=$$?; echo "$(BIN)/mypy"; cat .data/mypy.log; \
 	exit $$(( tests || typed ))
 
@@ -96,13 +98,13 @@ deploy-lambda deploy-fargate deploy-ec2: deploy-%: $(STAMP) node_modules/.packag
 destroy: $(STAMP) node_modules/.package-lock.json
 	$(CDK) destroy --no-notices $(CDK_FLAGS) --all
 
-# --- Lambda (cdk/lambda_bundle.py; CDK's local bundling runs the same command).
+# --- Lambda (deployment/lambda_bundle.py; CDK's local bundling runs the same command).
 .PHONY: lambda-bundle lambda-dev importtime
-LAMBDA_SOURCES := requirements.lock cdk/lambda_bundle.py \
+LAMBDA_SOURCES := requirements.lock $(wildcard deployment/*.py) \
 	$(shell find app handlers -type f -not -path '*/__pycache__/*' 2>/dev/null)
 
 build/lambda/%.zip: $(STAMP) $(LAMBDA_SOURCES)
-	$(BIN)/python -m cdk.lambda_bundle --function $* --out build/lambda/$*
+	$(BIN)/python -m deployment.lambda_bundle --function $* --out build/lambda/$*
 
 lambda-bundle: build/lambda/api.zip build/lambda/jobs.zip
 

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.lambda_emulator import Emulator, http_api_event
-from cdk.lambda_bundle import FUNCTIONS, Bundle, Spec, build, read_lock, requirements_for
+from deployment.lambda_bundle import FUNCTIONS, Bundle, Spec, build
+from deployment.lockfile import read_lock, requirements_for
 
 BASELINE_SOURCE = '''"""FastAPI + Mangum hello world: the floor a FastAPI Lambda cannot go below."""
 
@@ -315,7 +316,7 @@ def importtime(bundle: Path, *, top: int = 20) -> str:
     """``-X importtime`` of the API handler's init, from ``bundle``, as Lambda would run it:
     the ``top`` modules by own time, and the total."""
     from bench.lambda_emulator import ensure_runtime
-    from cdk.lambda_bundle import BOOTSTRAP_PATH, find_python
+    from deployment.bytecode import BOOTSTRAP_PATH, find_python
 
     boot = BOOTSTRAP_PATH.format(paths=[str(bundle.resolve()), str(ensure_runtime())])
     env = {

@@ -2,7 +2,7 @@
 
 Each target's total is everything its deployment creates: its own stack (Trident-Lambda,
 -Fargate or -Ec2) plus Trident-Shared, as cdk/stacks and cdk/components build them with the
-defaults of cdk/settings.py. Prices come from bench/prices.toml (unit, region, date checked
+defaults of deployment/settings.py. Prices come from bench/prices.toml (unit, region, date checked
 and source for each); a month is 730 hours; free tiers are never applied.
 
 Inputs: the average RPS, a peak-to-average ratio (containers are sized for the peak; Lambda
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from cdk.settings import DeploySettings, instance_vcpus
+from deployment.settings import DeploySettings, instance_vcpus
 
 PRICES_PATH = Path(__file__).with_name("prices.toml")
 RESULTS_DIR = Path(__file__).with_name("results")
@@ -529,7 +529,7 @@ class Model:
             "modelled (on-demand list prices).",
             f"The database is db.{i.db_instance_class.removeprefix('db.')} at every RPS: "
             "whether it carries the load "
-            "is not modelled (see the connection budget in cdk/settings.py).",
+            "is not modelled (see the connection budget in deployment/settings.py).",
             "Uploaded and exported objects' storage grows with use, not with RPS, and is "
             "not priced; neither are SNS alarm e-mails, image pulls and the packages an "
             "instance downloads at boot. RDS backups (7 days) stay within the free allowance "

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.lambda_emulator import Emulator, EmulatorError, http_api_event
-from cdk.lambda_bundle import REPO
+from deployment.lockfile import REPO
 
 PORT = int(os.environ.get("LAMBDA_DEV_PORT", "9000"))
 BUNDLE = REPO / "build" / "lambda" / "api"

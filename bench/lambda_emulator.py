@@ -36,15 +36,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from cdk.lambda_bundle import (
-    BOOTSTRAP_PATH,
-    DEFAULT_PYTHON,
-    REPO,
-    compile_bytecode,
-    find_python,
-    pip_install,
-    read_lock,
-)
+from deployment.bytecode import BOOTSTRAP_PATH, DEFAULT_PYTHON, compile_bytecode, find_python
+from deployment.lambda_bundle import pip_install
+from deployment.lockfile import REPO, read_lock
 
 API = "/2018-06-01/runtime"
 RUNTIME_CACHE = REPO / "build" / "lambda-runtime"

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from app.local.stack import stop_process
-from cdk.lambda_bundle import REPO
+from deployment.lockfile import REPO
 
 GUNICORN_CONF = REPO / "docker" / "gunicorn.conf.py"
 HELLO_MODULE = "bench_hello"
@@ -138,7 +138,7 @@ class Stack:
     def server_env(self, **extra: str) -> dict[str, str]:
         """The full app as a container target runs it (TARGET=fargate, the pool Trident-Fargate
         deploys), on this stack."""
-        from cdk.settings import DeploySettings
+        from deployment.settings import DeploySettings
 
         deployed = DeploySettings()
         return {
@@ -1016,7 +1016,7 @@ def lambda_bundle(workdir: Path) -> tuple[Path, list[Path], str]:
     """The API bundle and the runtime beside it, as the emulator runs them:
     (python, sys.path entries, version)."""
     from bench.lambda_emulator import ensure_runtime
-    from cdk.lambda_bundle import FUNCTIONS, build
+    from deployment.lambda_bundle import FUNCTIONS, build
 
     bundle = build(FUNCTIONS["api"], workdir / "lambda-api")
     version = subprocess.run(  # noqa: S603

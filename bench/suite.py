@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import coldstart, cost, load, report, worker
-from cdk.lambda_bundle import REPO
+from deployment.lockfile import REPO
 
 
 @dataclass(frozen=True)

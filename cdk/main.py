@@ -12,11 +12,11 @@ from aws_cdk import Annotations, App, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from cdk.components.nag import acknowledge_cdk_providers
-from cdk.settings import DeploySettings, SettingsError
 from cdk.stacks.ec2 import Ec2Stack
 from cdk.stacks.fargate import FargateStack
 from cdk.stacks.lambda_ import LambdaStack
 from cdk.stacks.shared import SharedStack
+from deployment.settings import DeploySettings, SettingsError
 
 # target -> (stack class, stack name suffix, description)
 TARGET_STACKS: dict[str, tuple[type[LambdaStack | FargateStack | Ec2Stack], str, str]] = {

@@ -1,4 +1,5 @@
-"""Import direction inside ``app``: the jobs core knows no domain (ARCHITECTURE, import rules)."""
+"""Import direction (ARCHITECTURE, import rules): the jobs core knows no domain; the bench
+and the deployment package know nothing of the CDK app."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from tests.conftest import REPO
 APP = REPO / "app"
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Every ``app.…`` module a file imports, at any depth (lazy imports inside functions too)."""
+def imported_modules(path: Path, package: str = "app") -> set[str]:
+    """Every ``package.…`` module a file imports, at any depth (lazy imports in functions too)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -19,7 +20,7 @@ def imported_modules(path: Path) -> set[str]:
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-    return {name for name in found if name == "app" or name.startswith("app.")}
+    return {name for name in found if name == package or name.startswith(f"{package}.")}
 
 
 def domains() -> set[str]:
@@ -50,3 +51,19 @@ def test_every_domain_is_composed() -> None:
     """A domain left out of app.domains would have its jobs marked dead as unknown kinds."""
     composed = imported_modules(APP / "domains.py")
     assert {d for d in domains() if not any(m.startswith(d) for m in composed)} == set()
+
+
+def test_the_bench_and_the_deployment_package_import_nothing_from_cdk() -> None:
+    offenders = {
+        f"{path.relative_to(REPO)} imports {name}"
+        for folder in ("bench", "deployment")
+        for path in (REPO / folder).rglob("*.py")
+        for package in ("cdk", "aws_cdk")
+        for name in imported_modules(path, package)
+    }
+    offenders |= {
+        f"{path.relative_to(REPO)} imports {name}"
+        for path in (REPO / "deployment").rglob("*.py")
+        for name in imported_modules(path, "app")
+    }
+    assert not offenders

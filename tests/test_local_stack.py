@@ -286,12 +286,13 @@ def test_runner_killed_outright_leaves_nothing_that_breaks_the_next_run(
         killed.wait_healthy()
         killed.process.kill()  # SIGKILL to the runner alone: no chance to clean up
         killed.process.wait()
-        # The API follows its runner and frees the port; moto died with the runner.
+        # The API and moto follow their runner and free their ports.
+        ports = (killed.port, killed.aws_port)
         deadline = time.monotonic() + 10
-        while not refuses_connections(killed.port) and time.monotonic() < deadline:
+        while not all(map(refuses_connections, ports)) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert refuses_connections(killed.port), "Uvicorn outlived its killed runner"
-        assert refuses_connections(killed.aws_port)
+        assert refuses_connections(killed.aws_port), "moto outlived its killed runner"
         # PostgreSQL is a daemon; the next run, on the same ports, takes it over and stops it.
         after = LocalStack(
             data_dir,

@@ -59,7 +59,10 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
 
 
 def port_is_free(port: int) -> bool:
+    """Nothing listens on ``port`` (a closed connection's TIME_WAIT does not count: moto's
+    server binds with SO_REUSEADDR too)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((LOOPBACK, port))
         except OSError:

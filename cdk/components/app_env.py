@@ -11,7 +11,7 @@ from aws_cdk import Aws
 from cdk.components.database import POSTGRES_PORT, Database
 from cdk.components.queue import JobsQueue
 from cdk.components.storage import Storage
-from cdk.settings import DeploySettings
+from deployment.settings import DeploySettings
 
 
 def app_environment(

@@ -1,6 +1,6 @@
-"""Lambda code assets: the repo's app + handlers, bundled by ``cdk/lambda_bundle.py``.
+"""Lambda code assets: the repo's app + handlers, bundled by ``deployment/lambda_bundle.py``.
 
-Bundling runs locally (``python -m cdk.lambda_bundle``: deps for the runtime's platform,
+Bundling runs locally (``python -m deployment.lambda_bundle``: deps for the runtime's platform,
 bytecode compiled by a 3.12 interpreter). Without that interpreter, CDK runs the same command
 in the SAM build image under Docker, which has it; with neither, synth stops and says so.
 The asset hash is computed from the source files below plus the bundling options
@@ -30,7 +30,7 @@ from aws_cdk import (
 )
 from aws_cdk import aws_lambda as lambda_
 
-from cdk.lambda_bundle import BundleError, find_python
+from deployment.bytecode import BundleError, find_python
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_IMAGE = "public.ecr.aws/sam/build-python3.12"
@@ -44,9 +44,11 @@ SOURCE_EXCLUDES = [
     "!app/**",
     "!handlers",
     "!handlers/**",
-    "!cdk",
-    "!cdk/__init__.py",
-    "!cdk/lambda_bundle.py",
+    "!deployment",
+    "!deployment/__init__.py",
+    "!deployment/bytecode.py",
+    "!deployment/lambda_bundle.py",
+    "!deployment/lockfile.py",
     "!pyproject.toml",
     "!requirements.lock",
     "**/__pycache__",
@@ -66,7 +68,7 @@ class LocalBundler:
         return [
             python,
             "-m",
-            "cdk.lambda_bundle",
+            "deployment.lambda_bundle",
             "--function",
             self.function,
             "--arch",
@@ -97,8 +99,8 @@ class LocalBundler:
         volumes_from: Sequence[str] | None = None,
         working_directory: str | None = None,
     ) -> bool:
-        if not (REPO_ROOT / "cdk" / "lambda_bundle.py").exists():
-            print("cdk/lambda_bundle.py is missing: cannot bundle locally", file=sys.stderr)  # noqa: T201
+        if not (REPO_ROOT / "deployment" / "lambda_bundle.py").exists():
+            print("deployment/lambda_bundle.py is missing: cannot bundle locally", file=sys.stderr)  # noqa: T201
             return False
         if not self.runtime_python_available():
             return False  # CDK runs the same command in the build image under Docker

@@ -30,7 +30,7 @@ RUNTIME_REASONS = {
     "AwsSolutions-L1": (
         "python3.12 on purpose: the bundle's wheels (manylinux_2_28) and precompiled bytecode "
         "are built for exactly this runtime; moving it is a deliberate change to "
-        "cdk/lambda_bundle.py and this constant together."
+        "deployment/lambda_bundle.py and this constant together."
     ),
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
     "AWSLambdaBasicExecutionRole]": (

@@ -24,7 +24,7 @@ from cdk.components.queue import JobsQueue
 from cdk.components.retention import retention
 from cdk.components.secrets import JwtKeys
 from cdk.components.storage import INCOMING, Storage, log_bucket
-from cdk.settings import DeploySettings
+from deployment.settings import DeploySettings
 
 
 class SharedStack(Stack):

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from bench.lambda_emulator import Emulator, EmulatorError, http_api_event
-from cdk.lambda_bundle import CHECK_ENV, FUNCTIONS, Bundle, BundleError, build, find_python
+from deployment.bytecode import BundleError, find_python
+from deployment.lambda_bundle import CHECK_ENV, FUNCTIONS, Bundle, build
 from tests.conftest import TEST_KEYS
 
 pytestmark = pytest.mark.subprocess

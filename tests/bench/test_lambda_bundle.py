@@ -1,4 +1,4 @@
-"""cdk/lambda_bundle.py: what goes into each function, bytecode checks, deterministic zips."""
+"""deployment.lambda_bundle: what goes into each function, bytecode checks, deterministic zips."""
 
 from __future__ import annotations
 
@@ -9,19 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from cdk.lambda_bundle import (
-    FUNCTIONS,
+from deployment.bytecode import (
     BundleError,
     app_modules,
     check_bytecode,
     compile_bytecode,
     find_python,
-    read_lock,
-    requirements_for,
-    size_report,
-    strip,
-    write_zip,
 )
+from deployment.lambda_bundle import FUNCTIONS, size_report, strip, write_zip
+from deployment.lockfile import read_lock, requirements_for
 
 
 def names(function: str, *, own_boto3: bool = False) -> set[str]:

@@ -14,10 +14,10 @@ from aws_cdk import App, DockerImage, Validations
 
 from cdk.components import bundling
 from cdk.components.bundling import BUILD_IMAGE, LocalBundler
-from cdk.lambda_bundle import BundleError
 from cdk.lint import lint_assembly
 from cdk.main import build_app
-from cdk.settings import SettingsError
+from deployment.bytecode import BundleError
+from deployment.settings import SettingsError
 from tests.cdk.conftest import REPO, Assembly
 
 
@@ -120,7 +120,7 @@ def test_local_bundling_runs_the_bundle_script_for_the_function() -> None:
     command = LocalBundler(function="jobs", architecture="arm64").command("/out")
     assert command[1:] == [
         "-m",
-        "cdk.lambda_bundle",
+        "deployment.lambda_bundle",
         "--function",
         "jobs",
         "--arch",
@@ -177,5 +177,6 @@ def test_the_docker_fallback_runs_the_same_bundle_script_in_the_build_image() ->
     assert options.command == [
         "bash",
         "-c",
-        "python3 -m cdk.lambda_bundle --function jobs --arch arm64 --out /asset-output --no-zip",
+        "python3 -m deployment.lambda_bundle --function jobs --arch arm64"
+        " --out /asset-output --no-zip",
     ]

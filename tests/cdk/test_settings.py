@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cdk.components.ec2_api import USER_DATA, render_user_data
-from cdk.settings import DeploySettings, SettingsError, instance_vcpus
+from deployment.settings import DeploySettings, SettingsError, instance_vcpus
 
 
 def test_context_strings_become_typed_settings() -> None:

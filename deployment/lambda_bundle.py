@@ -1,4 +1,4 @@
-"""Build a Lambda deployment package: ``python -m cdk.lambda_bundle --function api --out DIR``.
+"""A Lambda deployment package: ``python -m deployment.lambda_bundle --function api --out DIR``.
 
 What CDK's local bundling runs, and what ``make lambda-bundle`` runs. No ``aws_cdk`` import
 here: this is a plain command, usable with or without CDK.
@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import re
 import shutil
 import stat
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -30,11 +28,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-LOCK = REPO / "requirements.lock"
-PYPROJECT_ROOT = "trident (pyproject.toml)"
-DEFAULT_PYTHON = "3.12"
-TASK_ROOT = "/var/task"  # where Lambda unpacks the code: the path tracebacks show
+from deployment.bytecode import (
+    DEFAULT_PYTHON,
+    BundleError,
+    app_modules,
+    check_bytecode,
+    check_imports,
+    compile_bytecode,
+    find_python,
+    run_checked,
+)
+from deployment.lockfile import REPO, read_lock, requirements_for
+
 GOAL_MB = 40.0
 
 PLATFORMS = {
@@ -43,8 +48,6 @@ PLATFORMS = {
     "arm64": ("manylinux_2_28_aarch64", "manylinux2014_aarch64"),
 }
 
-# The Lambda Python runtime ships these (boto3 and everything it pulls in).
-RUNTIME_PROVIDED = frozenset({"boto3"})
 # Only the containers run a server or scrape Prometheus. dnspython serves email-validator's
 # deliverability check (DNS lookups), which pydantic's EmailStr never asks for.
 SERVER_ONLY = frozenset({"uvicorn", "gunicorn", "uvicorn-worker", "prometheus-client"})
@@ -77,10 +80,6 @@ _STRIP_DIRS = frozenset({"tests", "test", "docs", "doc", "examples", "benchmarks
 _STRIP_SUFFIXES = (".pyi", ".pyx", ".pxd", ".pxi", ".c", ".h", ".cpp", ".hpp")
 _STRIP_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 _EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-class BundleError(RuntimeError):
-    """The bundle cannot be built as asked; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -118,78 +117,6 @@ FUNCTIONS: dict[str, Spec] = {
 }
 
 
-@dataclass(frozen=True)
-class Locked:
-    version: str
-    parents: frozenset[str]
-
-
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def read_lock(path: Path = LOCK) -> dict[str, Locked]:
-    """Pins and their ``# via`` parents from a pip-compile lock file."""
-    pins: dict[str, str] = {}
-    parents: dict[str, set[str]] = {}
-    current: str | None = None
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        if not raw.startswith((" ", "#")):
-            name, _, version = line.partition("==")
-            current = normalize(name.split("[")[0])
-            pins[current] = version.split()[0]
-            parents[current] = set()
-            continue
-        if current is None:
-            continue
-        via = line.lstrip("#").strip()
-        if via.startswith("via "):
-            via = via[4:]
-        if via and via != "via":
-            parents[current].add(via if via == PYPROJECT_ROOT else normalize(via))
-    return {name: Locked(pins[name], frozenset(parents[name])) for name in pins}
-
-
-def requirements_for(
-    lock: Mapping[str, Locked],
-    *,
-    drop: Iterable[str] = (),
-    own_boto3: bool = False,
-    roots: Iterable[str] | None = None,
-) -> list[str]:
-    """Pins reachable from ``roots`` (default: our top-level requirements) once ``drop`` is
-    cut off."""
-    dropped = {normalize(name) for name in drop}
-    if not own_boto3:
-        dropped |= RUNTIME_PROVIDED
-    if roots is None:
-        roots = (name for name, pin in lock.items() if PYPROJECT_ROOT in pin.parents)
-    needed = {normalize(name) for name in roots} - dropped
-    grew = True
-    while grew:
-        grew = False
-        for name, pin in lock.items():
-            if name not in needed and name not in dropped and pin.parents & needed:
-                needed.add(name)
-                grew = True
-    return [f"{name}=={lock[name].version}" for name in sorted(needed)]
-
-
-def _run(
-    args: Sequence[str], env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(  # noqa: S603  (fixed argument lists, no shell)
-        list(args), capture_output=True, text=True, check=False, env=env
-    )
-    if result.returncode != 0:
-        output = result.stdout + result.stderr
-        raise BundleError(f"{' '.join(args[:4])} ... failed ({result.returncode}):\n{output}")
-    return result
-
-
 def pip_install(
     requirements: Sequence[str], target: Path, *, arch: str, python_version: str
 ) -> None:
@@ -200,7 +127,7 @@ def pip_install(
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.write("\n".join(requirements) + "\n")
     try:
-        _run(
+        run_checked(
             [
                 sys.executable,
                 "-m",
@@ -236,7 +163,7 @@ def strip_debug_symbols(root: Path) -> int:
     libraries = sorted(str(path) for path in root.rglob("*.so*") if path.is_file())
     if tool is None or not libraries:
         return 0
-    _run([tool, "--strip-debug", *libraries])
+    run_checked([tool, "--strip-debug", *libraries])
     return len(libraries)
 
 
@@ -279,165 +206,6 @@ def copy_sources(spec: Spec, out: Path, repo: Path = REPO) -> None:
         dest = out / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(text)
-
-
-def _version_of(python: str) -> tuple[str, str] | None:
-    """(major.minor, real executable) of a candidate interpreter, or None if it does not run."""
-    try:
-        result = subprocess.run(  # noqa: S603
-            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2], sys.executable)"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except OSError:
-        return None
-    if result.returncode != 0 or not result.stdout.strip():
-        return None
-    version, _, executable = result.stdout.strip().partition(" ")
-    return version, executable
-
-
-def _pyenv_candidates(version: str) -> list[str]:
-    pyenv = shutil.which("pyenv")
-    if pyenv is None:
-        return []
-    root = subprocess.run(  # noqa: S603
-        [pyenv, "root"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    if not root:
-        return []
-    found = sorted(
-        Path(root, "versions").glob(f"{version}.*/bin/python{version}"),
-        key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parent.parent.name.split(".")],
-        reverse=True,
-    )
-    return [str(path) for path in found]
-
-
-def find_python(version: str = DEFAULT_PYTHON) -> Path:
-    """The real interpreter (not a pyenv shim) of the runtime's exact minor version."""
-    candidates: list[str] = []
-    if env := os.environ.get("LAMBDA_PYTHON"):
-        candidates.append(env)
-    if on_path := shutil.which(f"python{version}"):
-        candidates.append(on_path)
-    candidates += _pyenv_candidates(version)
-    for candidate in candidates:
-        found = _version_of(candidate)
-        if found and found[0] == version:
-            return Path(found[1])
-    raise BundleError(
-        f"no Python {version} interpreter found (tried LAMBDA_PYTHON, python{version} on PATH, "
-        f"pyenv). Install one (`pyenv install {version}`) or set LAMBDA_PYTHON; a bundle "
-        "without bytecode of the runtime's version cold-starts about 3x slower, so none is built."
-    )
-
-
-def compile_bytecode(root: Path, python: Path) -> None:
-    """Unchecked-hash .pyc files whose code objects name /var/task paths, as on Lambda.
-
-    One process, fixed hash seed: marshal's output depends on the compiling process's
-    state (reference counts, set order), so parallel workers make the bytes vary.
-    """
-    _run(
-        [
-            str(python),
-            "-s",  # not -I, which would ignore PYTHONHASHSEED; the environment is ours
-            "-m",
-            "compileall",
-            "-q",
-            "--invalidation-mode",
-            "unchecked-hash",
-            "-s",
-            str(root),
-            "-p",
-            TASK_ROOT,
-            str(root),
-        ],
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONHASHSEED": "0"},
-    )
-
-
-def bytecode_identity(python: Path) -> tuple[bytes, str]:
-    """(magic number, cache tag) of ``python``: what its .pyc files must carry and be named."""
-    code = (
-        "import importlib.util, sys; "
-        "print(importlib.util.MAGIC_NUMBER.hex(), sys.implementation.cache_tag)"
-    )
-    magic, tag = _run([str(python), "-I", "-c", code]).stdout.split()
-    return bytes.fromhex(magic), tag
-
-
-def check_bytecode(root: Path, python: Path) -> list[str]:
-    """Every .py has a .pyc for ``python``'s version, hash-based and never checked at import."""
-    magic, tag = bytecode_identity(python)
-    problems: list[str] = []
-    for source in sorted(root.rglob("*.py")):
-        pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
-        if not pyc.exists():
-            problems.append(f"missing {pyc.relative_to(root)}")
-            continue
-        header = pyc.read_bytes()[:8]
-        if header[:4] != magic:
-            problems.append(f"wrong magic in {pyc.relative_to(root)}")
-        elif int.from_bytes(header[4:8], "little") != 0b01:  # hash-based, unchecked
-            problems.append(f"not unchecked-hash: {pyc.relative_to(root)}")
-    return problems
-
-
-# The interpreter's own site-packages stay off sys.path: only the bundle (and whatever the
-# caller adds, as Lambda adds /var/runtime) may satisfy an import.
-BOOTSTRAP_PATH = (
-    "import sys; sys.path[:] = {paths!r} + [p for p in sys.path if p and 'site-packages' not in p]"
-)
-
-
-def app_modules(root: Path, handler_module: str) -> list[str]:
-    """The handler's module and every module of ``app`` in the bundle: importing them all
-    proves that each import at module level finds its dependency in the bundle."""
-    modules = [handler_module]
-    for path in sorted((root / "app").rglob("*.py")):
-        parts = list(path.relative_to(root).with_suffix("").parts)
-        if parts[-1] == "__main__" or (
-            parts[:2] == ["app", "migrations"] and parts[2:] != ["__init__"]
-        ):
-            continue  # scripts, and Alembic's env (importing it runs the migrations)
-        if parts[-1] == "__init__":
-            parts.pop()
-        modules.append(".".join(parts))
-    return modules
-
-
-def check_imports(
-    root: Path, python: Path, modules: Sequence[str], env: Mapping[str, str]
-) -> list[str]:
-    """Import ``modules`` from the bundle alone under ``python -v``: each must import, and
-    every bundle module must load from its .pyc (a stale or missing one shows as a code
-    object built from source)."""
-    code = BOOTSTRAP_PATH.format(paths=[str(root)])
-    code += f"; import importlib; [importlib.import_module(m) for m in {list(modules)!r}]"
-    result = subprocess.run(  # noqa: S603
-        [str(python), "-I", "-v", "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PATH": os.environ.get("PATH", ""), **env},
-        check=False,
-    )
-    if result.returncode != 0:
-        tail = "\n".join(result.stderr.splitlines()[-15:])
-        return [f"importing the bundle's modules failed:\n{tail}"]
-    prefix = str(root)
-    problems = []
-    for line in result.stderr.splitlines():
-        if "bytecode is stale" in line or (
-            line.startswith("# code object from ")
-            and prefix in line
-            and not line.rstrip("'").endswith(".pyc")
-        ):
-            problems.append(line)
-    return problems
 
 
 def write_zip(root: Path, dest: Path) -> str:
@@ -580,7 +348,7 @@ CHECK_ENV = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m cdk.lambda_bundle", description=__doc__.split("\n")[0]
+        prog="python -m deployment.lambda_bundle", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--function", required=True, choices=sorted(FUNCTIONS))
     parser.add_argument("--out", required=True, type=Path, help="bundle directory (emptied first)")
