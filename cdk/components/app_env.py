@@ -1,7 +1,8 @@
 """The app's environment variables (its pydantic Settings, upper-cased), per target.
 
 One place maps deployment settings and shared resources to what ``app.config.Settings``
-reads, so the three targets cannot drift apart.
+reads, so the three targets cannot drift apart. Sizes (pools, workers, queue timing) are per
+process and come from ``deployment.sizes``, the one definition of them.
 """
 
 from __future__ import annotations
@@ -35,9 +36,6 @@ def app_environment(
         "S3_BUCKET": storage.bucket.bucket_name,
         "JOBS_QUEUE_URL": jobs.queue.queue_url,
         "JOBS_DLQ_URL": jobs.dlq.queue_url,
-        "JOBS_MAX_RECEIVE_COUNT": str(jobs.max_receive_count),
-        "JOBS_VISIBILITY_TIMEOUT_S": str(jobs.visibility_timeout_s),
-        "JOBS_LEASE_S": str(settings.jobs_lease_s),
         "FILES_CORS_ORIGINS": ",".join(settings.files_cors_origins),
         "DOCS_ENABLED": str(settings.docs_enabled).lower(),
         "LOG_LEVEL": settings.log_level,
@@ -47,5 +45,4 @@ def app_environment(
     if target != "lambda":
         # Lambda sets AWS_REGION itself (and reserves the name).
         env["AWS_REGION"] = Aws.REGION
-        env["WORKER_CONCURRENCY"] = str(settings.worker_concurrency)
     return env

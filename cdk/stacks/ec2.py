@@ -12,6 +12,7 @@ from cdk.components.ec2_api import Ec2App
 from cdk.components.entry import PublicEntry
 from cdk.iam_manifest import Role
 from cdk.stacks.shared import SharedStack
+from deployment.sizes import sized_env
 
 
 class Ec2Stack(Stack):
@@ -48,16 +49,8 @@ class Ec2Stack(Stack):
                 ),
                 "TRUSTED_PROXY_HOPS": str(self.entry.proxy_hops),
             },
-            web_environment={
-                "WEB_CONCURRENCY": str(settings.ec2_workers),
-                "DB_POOL_SIZE": str(settings.ec2_db_pool_size),
-                "DB_MAX_OVERFLOW": str(settings.ec2_db_max_overflow),
-                "GRACEFUL_TIMEOUT": str(settings.graceful_timeout_s),
-            },
-            worker_environment={
-                "DB_POOL_SIZE": str(settings.worker_pool_size),
-                "DB_MAX_OVERFLOW": "0",
-            },
+            web_environment=sized_env(settings, "ec2-web"),
+            worker_environment=sized_env(settings, "ec2-worker"),
             db_secret=database.secret,
             jwt_secret=shared.jwt.secret,
             notifications=shared.alarm_topic,

@@ -13,6 +13,7 @@ from cdk.components.container_api import FargateApp, app_image
 from cdk.components.entry import PublicEntry
 from cdk.iam_manifest import Role
 from cdk.stacks.shared import SharedStack
+from deployment.sizes import sized_env
 
 
 class FargateStack(Stack):
@@ -40,7 +41,6 @@ class FargateStack(Stack):
                 jobs=shared.jobs,
             ),
             "TRUSTED_PROXY_HOPS": str(self.entry.proxy_hops),
-            "GRACEFUL_TIMEOUT": str(settings.graceful_timeout_s),
         }
         self.app = FargateApp(
             self,
@@ -56,19 +56,12 @@ class FargateStack(Stack):
             },
             web_cpu=settings.fargate_cpu,
             web_memory_mb=settings.fargate_memory,
-            web_environment={
-                "WEB_CONCURRENCY": str(settings.fargate_web_workers),
-                "DB_POOL_SIZE": str(settings.fargate_db_pool_size),
-                "DB_MAX_OVERFLOW": str(settings.fargate_db_max_overflow),
-            },
+            web_environment=sized_env(settings, "fargate-web"),
             web_min_tasks=settings.fargate_min_tasks,
             web_max_tasks=settings.fargate_max_tasks,
             worker_cpu=settings.fargate_worker_cpu,
             worker_memory_mb=settings.fargate_worker_memory,
-            worker_environment={
-                "DB_POOL_SIZE": str(settings.worker_pool_size),
-                "DB_MAX_OVERFLOW": "0",
-            },
+            worker_environment=sized_env(settings, "fargate-worker"),
             worker_min_tasks=settings.fargate_worker_min_tasks,
             worker_max_tasks=settings.fargate_worker_max_tasks,
             queue=shared.jobs.queue,

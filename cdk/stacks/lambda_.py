@@ -18,6 +18,7 @@ from cdk.components.database import POSTGRES_PORT
 from cdk.components.lambda_api import AppFunction, HttpApiFront, JobsFunctions
 from cdk.iam_manifest import Role
 from cdk.stacks.shared import SharedStack
+from deployment.sizes import sized_env
 
 
 class LambdaStack(Stack):
@@ -62,8 +63,10 @@ class LambdaStack(Stack):
                 storage=shared.storage,
                 jobs=shared.jobs,
             ),
+            # The API's and the jobs functions' sizes are the same (one request or one batch
+            # record at a time per environment).
+            **sized_env(settings, "lambda-api"),
             "DB_IAM_AUTH": "true",
-            "DB_STATEMENT_CACHE_SIZE": str(settings.proxy_statement_cache_size),
             # Resolved by CloudFormation at deploy (never in the template or cdk.out): a
             # Secrets Manager call per cold start would cost ~100 ms.
             "JWT_SIGNING_KEYS": shared.jwt.secret.secret_value.unsafe_unwrap(),
