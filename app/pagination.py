@@ -10,12 +10,16 @@ import base64
 import binascii
 import uuid
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.errors import AppError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
 MAX_LIMIT = 100
@@ -54,3 +58,25 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise AppError(
             422, "invalid-cursor", "cursor is malformed; start from the first page"
         ) from exc
+
+
+async def newest_first(
+    session: AsyncSession, query: Select[T], *, limit: int, cursor: str | None
+) -> tuple[list[T], str | None]:
+    """One page of ``query``'s rows (an entity with ``created_at`` and ``id``), newest first,
+    after the item ``cursor`` names; and the cursor of the next page, if there is one."""
+    from sqlalchemy import and_, or_
+
+    entity: Any = query.column_descriptions[0]["entity"]
+    if cursor:
+        created, last_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                entity.created_at < created,
+                and_(entity.created_at == created, entity.id < last_id),
+            )
+        )
+    ordered = query.order_by(entity.created_at.desc(), entity.id.desc()).limit(limit + 1)
+    rows: list[Any] = list(await session.scalars(ordered))
+    page, more = rows[:limit], len(rows) > limit
+    return page, encode_cursor(page[-1].created_at, page[-1].id) if more else None

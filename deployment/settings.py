@@ -239,6 +239,15 @@ class DeploySettings:
                 "targets (-c targets=...), or raise db_max_connections / db_instance_class."
             )
 
+    def custom_domain(self, target: str) -> tuple[str | None, str | None]:
+        """(domain name, certificate ARN) a container target serves HTTPS on; (None, None)
+        puts CloudFront in front instead."""
+        if target == "fargate":
+            return self.fargate_domain_name, self.fargate_certificate_arn
+        if target == "ec2":
+            return self.ec2_domain_name, self.ec2_certificate_arn
+        raise SettingsError(f"{target} takes no domain of its own here")
+
     def bucket_cors_rules(self) -> list[dict[str, Any]]:
         """Bucket CORS from ``files_cors_origins`` (the app's FILES_CORS_ORIGINS).
 

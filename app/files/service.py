@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.ownership import owned_statement, read_owned
@@ -17,7 +17,7 @@ from app.files.models import FileStatus, StoredFile
 from app.files.names import content_disposition, sanitize_filename
 from app.files.schemas import Download, FileCreate, FileUpload, UploadForm
 from app.files.verify import ObjectChanged, verify_upload
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import newest_first
 from app.ratelimit import consume
 
 
@@ -111,22 +111,12 @@ async def get_file(*, session: AsyncSession, user_id: uuid.UUID, file_id: uuid.U
 async def list_files(
     *, session: AsyncSession, user_id: uuid.UUID, limit: int, cursor: str | None
 ) -> tuple[list[StoredFile], str | None]:
-    query = select(StoredFile).where(StoredFile.user_id == user_id, StoredFile.deleted_at.is_(None))
-    if cursor:
-        created, last_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                StoredFile.created_at < created,
-                and_(StoredFile.created_at == created, StoredFile.id < last_id),
-            )
-        )
-    rows = list(
-        await session.scalars(
-            query.order_by(StoredFile.created_at.desc(), StoredFile.id.desc()).limit(limit + 1)
-        )
+    return await newest_first(
+        session,
+        select(StoredFile).where(StoredFile.user_id == user_id, StoredFile.deleted_at.is_(None)),
+        limit=limit,
+        cursor=cursor,
     )
-    page, more = rows[:limit], len(rows) > limit
-    return page, encode_cursor(page[-1].created_at, page[-1].id) if more else None
 
 
 async def download(

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +18,7 @@ from app.errors import AppError
 from app.jobs.models import Job, JobStatus
 from app.jobs.queue import Queue, job_message
 from app.jobs.registry import registry
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import newest_first
 
 logger = logging.getLogger("app.jobs")
 
@@ -118,17 +118,9 @@ async def get_job(*, session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUI
 async def list_jobs(
     *, session: AsyncSession, user_id: uuid.UUID, limit: int, cursor: str | None
 ) -> tuple[list[Job], str | None]:
-    query = select(Job).where(Job.user_id == user_id)
-    if cursor:
-        created, last_id = decode_cursor(cursor)
-        query = query.where(
-            or_(Job.created_at < created, and_(Job.created_at == created, Job.id < last_id))
-        )
-    rows = list(
-        await session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1))
+    return await newest_first(
+        session, select(Job).where(Job.user_id == user_id), limit=limit, cursor=cursor
     )
-    page, more = rows[:limit], len(rows) > limit
-    return page, encode_cursor(page[-1].created_at, page[-1].id) if more else None
 
 
 async def requeue_for_retry(*, session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID) -> Job:

@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from aws_cdk import CfnOutput
 
-from aws_cdk import CfnOutput, Stack
-from constructs import Construct
-
-from cdk.components.app_env import app_environment
 from cdk.components.ec2_api import Ec2App
-from cdk.components.entry import PublicEntry
 from cdk.iam_manifest import Role
-from cdk.stacks.shared import SharedStack
+from cdk.stacks.target import TargetStack
 from deployment.sizes import sized_env
 
 
-class Ec2Stack(Stack):
-    def __init__(
-        self, scope: Construct, construct_id: str, *, shared: SharedStack, **kwargs: Any
-    ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
-        settings = shared.settings
-        database = shared.database
-        self.entry = PublicEntry(
-            self,
-            "Entry",
-            vpc=shared.vpc,
-            domain_name=settings.ec2_domain_name,
-            certificate_arn=settings.ec2_certificate_arn,
-            target="ec2",
-        )
+class Ec2Stack(TargetStack):
+    def build(self) -> None:
+        shared, settings, database = self.shared, self.settings, self.database
+        self.entry = self.public_entry("ec2")
         self.app = Ec2App(
             self,
             "App",
@@ -39,14 +23,7 @@ class Ec2Stack(Stack):
             min_instances=settings.ec2_min_instances,
             max_instances=settings.ec2_max_instances,
             environment={
-                **app_environment(
-                    target="ec2",
-                    settings=settings,
-                    database=database,
-                    db_host=database.endpoint,
-                    storage=shared.storage,
-                    jobs=shared.jobs,
-                ),
+                **self.app_environment("ec2", db_host=database.endpoint),
                 "TRUSTED_PROXY_HOPS": str(self.entry.proxy_hops),
             },
             web_environment=sized_env(settings, "ec2-web"),

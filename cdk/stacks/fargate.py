@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput
 from aws_cdk import aws_ecs as ecs
-from constructs import Construct
 
-from cdk.components.app_env import app_environment
 from cdk.components.container_api import FargateApp, app_image
-from cdk.components.entry import PublicEntry
 from cdk.iam_manifest import Role
-from cdk.stacks.shared import SharedStack
+from cdk.stacks.target import TargetStack
 from deployment.sizes import sized_env
 
 
-class FargateStack(Stack):
-    def __init__(
-        self, scope: Construct, construct_id: str, *, shared: SharedStack, **kwargs: Any
-    ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
-        settings = shared.settings
-        database = shared.database
-        self.entry = PublicEntry(
-            self,
-            "Entry",
-            vpc=shared.vpc,
-            domain_name=settings.fargate_domain_name,
-            certificate_arn=settings.fargate_certificate_arn,
-            target="fargate",
-        )
+class FargateStack(TargetStack):
+    def build(self) -> None:
+        shared, settings, database = self.shared, self.settings, self.database
+        self.entry = self.public_entry("fargate")
         environment = {
-            **app_environment(
-                target="fargate",
-                settings=settings,
-                database=database,
-                db_host=database.endpoint,
-                storage=shared.storage,
-                jobs=shared.jobs,
-            ),
+            **self.app_environment("fargate", db_host=database.endpoint),
             "TRUSTED_PROXY_HOPS": str(self.entry.proxy_hops),
         }
         self.app = FargateApp(

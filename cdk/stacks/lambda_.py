@@ -4,30 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_sns as sns
-from constructs import Construct
 
-from cdk.components.app_env import app_environment
 from cdk.components.bundling import lambda_code
 from cdk.components.database import POSTGRES_PORT
 from cdk.components.lambda_api import AppFunction, HttpApiFront, JobsFunctions
 from cdk.iam_manifest import Role
-from cdk.stacks.shared import SharedStack
+from cdk.stacks.target import TargetStack
 from deployment.sizes import sized_env
 
 
-class LambdaStack(Stack):
-    def __init__(
-        self, scope: Construct, construct_id: str, *, shared: SharedStack, **kwargs: Any
-    ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
-        settings = shared.settings
-        database = shared.database
+class LambdaStack(TargetStack):
+    def build(self) -> None:
+        shared, settings, database = self.shared, self.settings, self.database
 
         # Lambda's connection pooler lives with the only target that needs it.
         proxy_sg = ec2.SecurityGroup(
@@ -55,14 +49,7 @@ class LambdaStack(Stack):
         )
 
         environment = {
-            **app_environment(
-                target="lambda",
-                settings=settings,
-                database=database,
-                db_host=self.proxy.endpoint,
-                storage=shared.storage,
-                jobs=shared.jobs,
-            ),
+            **self.app_environment("lambda", db_host=self.proxy.endpoint),
             # The API's and the jobs functions' sizes are the same (one request or one batch
             # record at a time per environment).
             **sized_env(settings, "lambda-api"),
