@@ -20,7 +20,7 @@ help:
 	@echo "make lint     ruff + mypy only"
 	@echo "make fmt      format and auto-fix with ruff"
 	@echo "make migrate  apply Alembic migrations to DATABASE_URL (or the local .data/pg)"
-	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
+	@echo "make lock     re-resolve every requirements*.lock from pyproject.toml"
 	@echo "make fuzz     the reliability suite (tests/reliability), longer: more examples and load"
 	@echo "make audit    pip-audit of the locks, then cdk-nag + cfn-lint (via make synth) summarised"
 	@echo "make synth    CDK: all four stacks into cdk.out/ (cdk-nag + cfn-lint), no AWS account needed"
@@ -75,9 +75,17 @@ fmt: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/python -m app.local migrate
 
+# One lock per way of running the app (pyproject.toml's extras): containers, the Lambda
+# functions, the migrate function, and development (everything). A new lock starts from the
+# containers' pins, so every lock names the same versions.
+PIP_COMPILE = $(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links
 lock: $(STAMP)
-	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
-	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links --extra dev -o requirements-dev.lock pyproject.toml
+	$(PIP_COMPILE) --extra aws --extra server -o requirements.lock pyproject.toml
+	for lock in requirements-lambda.lock requirements-migrate.lock; do \
+		test -f $$lock || cp requirements.lock $$lock; done
+	$(PIP_COMPILE) --extra lambda -o requirements-lambda.lock pyproject.toml
+	$(PIP_COMPILE) --extra lambda --extra migrate -o requirements-migrate.lock pyproject.toml
+	$(PIP_COMPILE) --all-extras -o requirements-dev.lock pyproject.toml
 
 # --- CDK (cdk/): the CLI is pinned in package.json; `python` in cdk.json is the venv's.
 CDK := PATH="$(CURDIR)/$(BIN):$$PATH" npx --no-install cdk
@@ -100,7 +108,7 @@ destroy: $(STAMP) node_modules/.package-lock.json
 
 # --- Lambda (deployment/lambda_bundle.py; CDK's local bundling runs the same command).
 .PHONY: lambda-bundle lambda-dev importtime
-LAMBDA_SOURCES := requirements.lock $(wildcard deployment/*.py) \
+LAMBDA_SOURCES := requirements-lambda.lock $(wildcard deployment/*.py) \
 	$(shell find app handlers -type f -not -path '*/__pycache__/*' 2>/dev/null)
 
 build/lambda/%.zip: $(STAMP) $(LAMBDA_SOURCES)

@@ -3,10 +3,11 @@
 What CDK's local bundling runs, and what ``make lambda-bundle`` runs. No ``aws_cdk`` import
 here: this is a plain command, usable with or without CDK.
 
-- Dependencies: the pins in ``requirements.lock`` that the function needs (the lock's
-  ``# via`` graph walked from our top-level requirements, less those the function never
-  imports), installed with ``--no-deps`` for the runtime's platform and Python version.
-  boto3 and its dependencies stay out (the runtime ships them) unless ``--own-boto3``.
+- Dependencies: exactly the function's lock (``requirements-lambda.lock``, or
+  ``requirements-migrate.lock`` for the migrate function: pyproject.toml's extras, locked by
+  ``make lock``), less what it never imports, installed with ``--no-deps`` for the
+  runtime's platform and Python version. boto3 is in neither (the runtime ships it);
+  ``--own-boto3`` adds it and its dependencies from the containers' lock.
 - Stripped: tests, docs, C/Cython sources, type stubs, console scripts, dist-info churn.
 - Bytecode compiled by an interpreter of the runtime's version, with unchecked-hash
   invalidation (timestamps are meaningless in a zip; Lambda's read-only /var/task would
@@ -48,9 +49,11 @@ PLATFORMS = {
     "arm64": ("manylinux_2_28_aarch64", "manylinux2014_aarch64"),
 }
 
-# Only the containers run a server or scrape Prometheus. dnspython serves email-validator's
-# deliverability check (DNS lookups), which pydantic's EmailStr never asks for.
-SERVER_ONLY = frozenset({"uvicorn", "gunicorn", "uvicorn-worker", "prometheus-client"})
+LAMBDA_LOCK = "requirements-lambda.lock"
+MIGRATE_LOCK = "requirements-migrate.lock"
+CONTAINERS_LOCK = "requirements.lock"  # has boto3, for --own-boto3
+# dnspython serves email-validator's deliverability check (DNS lookups), which pydantic's
+# EmailStr never asks for.
 NEVER_IMPORTED = frozenset({"dnspython"})
 
 # Parts of dependencies that none of our imports reach (the post-build import check and the
@@ -88,18 +91,18 @@ class Spec:
 
     name: str
     handler: str
-    drop: frozenset[str] = frozenset()  # requirements the function never imports
+    lock: str = LAMBDA_LOCK  # the pins it installs, a file at the repo's root
+    drop: frozenset[str] = NEVER_IMPORTED  # pins of the lock the function never imports
     prune: tuple[str, ...] = ()  # installed paths to remove
     sources: tuple[str, ...] = ("app", "handlers")  # repo paths copied as they are
     exclude: tuple[str, ...] = ()  # repo paths left out of ``sources``
     extra_files: Mapping[str, str] = field(default_factory=dict)  # path -> text
-    requirements: tuple[str, ...] | None = None  # explicit pins instead of the lock walk
+    requirements: tuple[str, ...] | None = None  # explicit pins instead of the lock
 
 
 _API = Spec(
     name="api",
     handler="handlers.api.handler",
-    drop=SERVER_ONLY | NEVER_IMPORTED | {"alembic"},
     prune=_TEST_SUPPORT + _OTHER_DIALECTS + _POWERTOOLS_UNUSED,
     exclude=("app/local", "app/migrations"),
 )
@@ -110,11 +113,24 @@ FUNCTIONS: dict[str, Spec] = {
     "migrate": Spec(
         name="migrate",
         handler="handlers.migrate.handler",
-        drop=SERVER_ONLY | NEVER_IMPORTED,
+        lock=MIGRATE_LOCK,
         prune=_TEST_SUPPORT + _POWERTOOLS_UNUSED,
         exclude=("app/local",),
     ),
 }
+
+
+def locked_requirements(spec: Spec, *, own_boto3: bool = False, repo: Path = REPO) -> list[str]:
+    """The pins of the function's lock it imports (and boto3's, with ``own_boto3``)."""
+    pins = {
+        f"{name}=={pin.version}"
+        for name, pin in read_lock(repo / spec.lock).items()
+        if name not in spec.drop
+    }
+    if own_boto3:
+        containers = read_lock(repo / CONTAINERS_LOCK)
+        pins |= set(requirements_for(containers, roots=("boto3",), own_boto3=True))
+    return sorted(pins)
 
 
 def pip_install(
@@ -310,9 +326,7 @@ def build(
     requirements = (
         list(spec.requirements)
         if spec.requirements is not None
-        else requirements_for(
-            read_lock(repo / "requirements.lock"), drop=spec.drop, own_boto3=own_boto3
-        )
+        else locked_requirements(spec, own_boto3=own_boto3, repo=repo)
     )
     out = out.resolve()
     _prepare_out(out)

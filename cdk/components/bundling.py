@@ -51,6 +51,8 @@ SOURCE_EXCLUDES = [
     "!deployment/lockfile.py",
     "!pyproject.toml",
     "!requirements.lock",
+    "!requirements-lambda.lock",
+    "!requirements-migrate.lock",
     "**/__pycache__",
     "**/*.pyc",
 ]

@@ -16,12 +16,17 @@ from deployment.bytecode import (
     compile_bytecode,
     find_python,
 )
-from deployment.lambda_bundle import FUNCTIONS, size_report, strip, write_zip
-from deployment.lockfile import read_lock, requirements_for
+from deployment.lambda_bundle import (
+    FUNCTIONS,
+    locked_requirements,
+    size_report,
+    strip,
+    write_zip,
+)
 
 
 def names(function: str, *, own_boto3: bool = False) -> set[str]:
-    pins = requirements_for(read_lock(), drop=FUNCTIONS[function].drop, own_boto3=own_boto3)
+    pins = locked_requirements(FUNCTIONS[function], own_boto3=own_boto3)
     return {pin.split("==")[0] for pin in pins}
 
 
