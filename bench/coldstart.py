@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.lambda_emulator import Emulator, http_api_event
+from bench.warm_invokes import invoke_warm
 from deployment.lambda_bundle import FUNCTIONS, Bundle, Spec, build
 from deployment.lockfile import read_lock, requirements_for
 
@@ -261,29 +262,6 @@ def measure_db_reads(
         server.cleanup()
 
 
-WARM_SCRIPT = """
-import importlib, json, os, sys, time, statistics
-sys.path[:0] = {paths!r}
-os.environ.update({env!r})
-module, _, attribute = {handler!r}.rpartition(".")
-handler = getattr(importlib.import_module(module), attribute)
-
-class Context:
-    function_name = "bench"; memory_limit_in_mb = 1024; aws_request_id = "bench"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-
-event = json.loads({event!r})
-sys.stdout = open(os.devnull, "w")  # EMF lines and logs: measured, not printed
-samples = []
-for i in range({n}):
-    started = time.perf_counter_ns()
-    response = handler(event, Context())
-    samples.append(time.perf_counter_ns() - started)
-    assert response["statusCode"] == 200, response
-sys.__stdout__.write(json.dumps(statistics.median(samples[{n} // 10:]) / 1000))
-"""
-
-
 def measure_warm(
     bundle: Bundle,
     runtime: Path,
@@ -292,24 +270,24 @@ def measure_warm(
     event: dict[str, Any] | None = None,
     samples: int = 2000,
 ) -> float:
-    """p50 of a handler serving ``event`` (default: the app's /health), in-process, after
-    warm-up (microseconds)."""
+    """Median of a handler serving ``event`` (default: the app's /health), in-process, after
+    warm-up: the first tenth of ``samples`` (microseconds)."""
     function = function or Function(
         bundle.root,
         FUNCTIONS["api"].handler,
         app_env(DATABASE_URL="postgresql://bench@127.0.0.1:1/bench"),
     )
-    script = WARM_SCRIPT.format(
-        paths=[str(bundle.root), str(runtime)],
+    warmup = samples // 10
+    measured = invoke_warm(
+        python=bundle.python,
+        paths=[bundle.root, runtime],
         env={**function.env, "AWS_LAMBDA_FUNCTION_NAME": "bench"},
         handler=function.handler,
-        event=json.dumps(event or http_api_event("GET", "/health")),
-        n=samples,
+        events={"warm": (event or http_api_event("GET", "/health"), 200)},
+        warmup=warmup,
+        invokes=samples - warmup,
     )
-    result = subprocess.run(  # noqa: S603
-        [str(bundle.python), "-I", "-c", script], capture_output=True, text=True, check=True
-    )
-    return float(result.stdout)
+    return statistics.median(measured["warm"].samples_ns) / 1000
 
 
 def importtime(bundle: Path, *, top: int = 20) -> str:

@@ -47,6 +47,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from app.local.stack import stop_process
+from bench.stats import Latencies
+from bench.warm_invokes import WarmSamples, invoke_warm
 from deployment.lockfile import REPO
 
 GUNICORN_CONF = REPO / "docker" / "gunicorn.conf.py"
@@ -616,13 +618,6 @@ class Target:
         return http_request(self.method, self.path, headers=self.headers, body=self.body)
 
 
-def percentile(ordered: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    if not ordered:
-        return math.nan
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
-
-
 class SessionCounter:
     """Sessions PostgreSQL has established to one database (``pg_stat_database.sessions``),
     read over a single connection held for the whole run, so reading adds none."""
@@ -686,17 +681,16 @@ def _measure(
             duration_s=duration_s,
             max_requests=MAX_REQUESTS_PER_SCENARIO,
         )
-        ordered = sorted(ns / 1e6 for ns in tally.latencies_ns)
-        count = len(ordered)
+        latencies = Latencies.of(ns / 1e6 for ns in tally.latencies_ns)
         wrong = sum(n for code, n in tally.statuses.items() if code != target.expected_status)
         stats = {
-            "requests": float(count),
+            "requests": float(latencies.count),
             "errors": float(wrong + tally.errors),
-            "rps": count / elapsed,
-            "p50_ms": percentile(ordered, 50),
-            "p90_ms": percentile(ordered, 90),
-            "p99_ms": percentile(ordered, 99),
-            "mean_ms": statistics.fmean(ordered) if ordered else math.nan,
+            "rps": latencies.count / elapsed,
+            "p50_ms": latencies.p50,
+            "p90_ms": latencies.p90,
+            "p99_ms": latencies.p99,
+            "mean_ms": latencies.mean,
             "bytes_read": float(tally.received),
         }
     cpu = server.cpu_seconds() - cpu_before
@@ -900,69 +894,21 @@ class LambdaWarm:
     log_bytes: float
     log_events: float
 
-
-LAMBDA_WARM_SCRIPT = r"""
-import json, math, os, sys, time
-sys.path[:0] = {paths!r}
-os.environ.update({env!r})
-
-
-class Counter:
-    # Stands in for stdout: what the function would send to CloudWatch Logs, counted.
-    def __init__(self):
-        self.bytes = 0
-        self.lines = 0
-
-    def write(self, text):
-        self.bytes += len(text.encode())
-        self.lines += text.count("\n")
-        return len(text)
-
-    def flush(self):
-        pass
-
-
-out, counter = sys.stdout, Counter()
-sys.stdout = counter
-import handlers.api as api
-
-
-class Context:
-    function_name = "bench"
-    memory_limit_in_mb = 1024
-    aws_request_id = "bench"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-
-
-api.environment()
-results = {{}}
-for name, (event, expected) in json.loads({events!r}).items():
-    for _ in range({warmup}):
-        api.handler(event, Context())
-    counter.bytes = counter.lines = 0
-    samples = []
-    for _ in range({invokes}):
-        started = time.perf_counter_ns()
-        response = api.handler(event, Context())
-        samples.append((time.perf_counter_ns() - started) / 1e6)
-        if response["statusCode"] != expected:
-            sys.stderr.write(f"{{name}}: {{response}}\n")
-            raise SystemExit(1)
-    samples.sort()
-    pick = lambda q: samples[min(len(samples) - 1, math.ceil(q / 100 * len(samples)) - 1)]
-    results[name] = {{
-        "invokes": len(samples),
-        "p50_ms": round(pick(50), 3),
-        "p90_ms": round(pick(90), 3),
-        "p99_ms": round(pick(99), 3),
-        "mean_ms": round(sum(samples) / len(samples), 3),
-        "billed_ms_mean": round(sum(math.ceil(s) for s in samples) / len(samples), 3),
-        "log_bytes": round(counter.bytes / len(samples), 1),
-        "log_events": round(counter.lines / len(samples), 3),
-    }}
-out.write(json.dumps(results))
-out.flush()
-"""
+    @classmethod
+    def of(cls, measured: WarmSamples) -> LambdaWarm:
+        samples = measured.samples_ms()
+        latencies = Latencies.of(samples)
+        count = latencies.count
+        return cls(
+            invokes=count,
+            p50_ms=round(latencies.p50, 3),
+            p90_ms=round(latencies.p90, 3),
+            p99_ms=round(latencies.p99, 3),
+            mean_ms=round(latencies.mean, 3),
+            billed_ms_mean=round(sum(math.ceil(s) for s in samples) / count, 3),
+            log_bytes=round(measured.log_bytes / count, 1),
+            log_events=round(measured.log_lines / count, 3),
+        )
 
 
 def lambda_warm(
@@ -989,27 +935,18 @@ def lambda_warm(
         headers = {key.lower(): value for key, value in target.headers.items()}
         event = http_api_event(target.method, target.path, headers=headers, body=target.body)
         events[target.name] = (event, target.expected_status)
-    script = LAMBDA_WARM_SCRIPT.format(
-        paths=[str(path) for path in paths],
+    measured = invoke_warm(
+        python=python,
+        paths=paths,
         env=env,
-        events=json.dumps(events),
+        handler="handlers.api.handler",
+        init="handlers.api.environment",
+        events=events,
         warmup=warmup,
         invokes=invokes,
+        prefix=pinning.server_prefix(),
     )
-    result = subprocess.run(  # noqa: S603  (the runtime's interpreter, our script)
-        [*pinning.server_prefix(), str(python), "-I", "-c", script],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"Lambda warm path failed:\n{result.stderr[-3000:]}")
-    try:
-        raw: dict[str, dict[str, Any]] = json.loads(result.stdout)
-    except ValueError:
-        raise RuntimeError(f"Lambda warm path: no result:\n{result.stderr[-3000:]}") from None
-    return {name: LambdaWarm(**values) for name, values in raw.items()}
+    return {name: LambdaWarm.of(samples) for name, samples in measured.items()}
 
 
 def lambda_bundle(workdir: Path) -> tuple[Path, list[Path], str]:

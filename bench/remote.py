@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import re
-import statistics
 import sys
 import time
 import uuid
@@ -37,7 +36,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.load import percentile
+from bench.stats import Latencies
 
 MAX_REQUESTS = 10_000
 MAX_RATE = 200.0
@@ -93,16 +92,17 @@ async def _warm(
     async with httpx.AsyncClient(timeout=timeout_s, limits=limits) as client:
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    ordered = sorted(latencies)
+    summary = Latencies.of(latencies)
+    answered = summary.count > 0
     return {
         "requests": requests,
         "errors": errors,
         "statuses": statuses,
-        "rps": round(len(ordered) / elapsed, 1),
-        "p50_ms": round(percentile(ordered, 50), 2) if ordered else None,
-        "p90_ms": round(percentile(ordered, 90), 2) if ordered else None,
-        "p99_ms": round(percentile(ordered, 99), 2) if ordered else None,
-        "mean_ms": round(statistics.fmean(ordered), 2) if ordered else None,
+        "rps": round(summary.count / elapsed, 1),
+        "p50_ms": round(summary.p50, 2) if answered else None,
+        "p90_ms": round(summary.p90, 2) if answered else None,
+        "p99_ms": round(summary.p99, 2) if answered else None,
+        "mean_ms": round(summary.mean, 2) if answered else None,
     }
 
 

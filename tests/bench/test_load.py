@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import load
+from bench.stats import percentile
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.subprocess
@@ -55,8 +56,8 @@ def test_response_parsing_waits_for_the_whole_body() -> None:
     assert load.parse_response(response[:-1]) is None
     assert load.parse_response(response + b"HTTP/1.1") == (201, len(response))
     assert load.response_header(response, "etag") == '"x"'
-    assert load.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
-    assert load.percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
 
 
 def test_short_run_on_the_local_stack(
