@@ -1,4 +1,4 @@
-"""bench/load.py: a short run on the real local stack (PostgreSQL, moto, Gunicorn)."""
+"""bench/load/: a short run on the real local stack (PostgreSQL, moto, Gunicorn)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from bench import load
+from bench.load.measure import SessionCounter
+from bench.load.wire import parse_response, response_header
+from bench.load.wrk import parse_wrk, wrk_lua
 from bench.stats import percentile
 from tests.conftest import REPO
 
@@ -34,7 +37,7 @@ Transfer/sec:      1.03MB
 
 
 def test_parse_wrk_output() -> None:
-    parsed = load.parse_wrk(WRK_OUTPUT)
+    parsed = parse_wrk(WRK_OUTPUT)
     assert parsed == {
         "p50_ms": 2.0,
         "p90_ms": 0.85,
@@ -46,16 +49,16 @@ def test_parse_wrk_output() -> None:
         "rps": 7800.0,
         "errors": 7.0,
     }
-    lua = load.wrk_lua("POST", {"Authorization": "Bearer t"}, b'{"a": "b"}')
+    lua = wrk_lua("POST", {"Authorization": "Bearer t"}, b'{"a": "b"}')
     assert 'wrk.method = "POST"' in lua
     assert 'wrk.body = "{\\"a\\": \\"b\\"}"' in lua
 
 
 def test_response_parsing_waits_for_the_whole_body() -> None:
     response = b'HTTP/1.1 201 Created\r\nContent-Length: 4\r\nETag: "x"\r\n\r\nbody'
-    assert load.parse_response(response[:-1]) is None
-    assert load.parse_response(response + b"HTTP/1.1") == (201, len(response))
-    assert load.response_header(response, "etag") == '"x"'
+    assert parse_response(response[:-1]) is None
+    assert parse_response(response + b"HTTP/1.1") == (201, len(response))
+    assert response_header(response, "etag") == '"x"'
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
 
@@ -67,7 +70,7 @@ def test_short_run_on_the_local_stack(
 ) -> None:
     # Connection counts need PostgreSQL's statistics published (about a second per reading);
     # this short run checks their shape, `make bench` their values.
-    monkeypatch.setattr(load.SessionCounter, "STATS_DELAY_S", 0.0)
+    monkeypatch.setattr(SessionCounter, "STATS_DELAY_S", 0.0)
     # The in-repo generator even where wrk is installed: wrk runs a whole second at least.
     options = load.Options(
         runs=1,
