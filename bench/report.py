@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.cost import MIX_ENDPOINTS, TARGETS, latest_results
+from bench.cost.inputs import MIX_ENDPOINTS, latest_results
+from bench.cost.model import TARGETS
 
 TARGET_NAMES = {"lambda": "Lambda", "fargate": "Fargate", "ec2": "EC2"}
 COLORS = {"lambda": "#d9822b", "fargate": "#2b7bd9", "ec2": "#3a9a4a"}

@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import coldstart, cost, load, report, worker
+from bench.cost.inputs import RESULTS_DIR, Inputs, measured_inputs
+from bench.cost.model import TARGETS, Model
+from bench.cost.prices import load_prices
 from deployment.lockfile import REPO
 
 
@@ -94,13 +97,13 @@ def meta(command: str) -> dict[str, Any]:
     }
 
 
-def cost_curve(inputs: cost.Inputs, points: int = 60) -> dict[str, list[float]]:
+def cost_curve(inputs: Inputs, points: int = 60) -> dict[str, list[float]]:
     """Totals on a log grid spanning the RPS list, for the chart's lines."""
-    engine = cost.Model(inputs, cost.load_prices())
+    engine = Model(inputs, load_prices())
     low, high = math.log10(min(inputs.rps)), math.log10(max(inputs.rps))
     grid = [10 ** (low + (high - low) * i / (points - 1)) for i in range(points)]
     curve: dict[str, list[float]] = {"rps": [round(r, 3) for r in grid]}
-    for target in cost.TARGETS:
+    for target in TARGETS:
         curve[target] = [round(engine.total(target, r), 2) for r in grid]
     return curve
 
@@ -165,7 +168,7 @@ def run(plan: Plan, *, command: str) -> dict[str, Any]:
         step("done")
 
         step = stage("Cost model", 1)
-        inputs = cost.measured_inputs(results, cost.Inputs())
+        inputs = measured_inputs(results, Inputs())
         results["cost"] = cost.model(inputs)
         results["cost_curve"] = cost_curve(inputs)
         step("done")
@@ -176,7 +179,7 @@ def run(plan: Plan, *, command: str) -> dict[str, Any]:
 
 def output_dir(results: dict[str, Any]) -> Path:
     meta = results["meta"]
-    return cost.RESULTS_DIR / f"{meta['date']}-{meta['git_sha']}"
+    return RESULTS_DIR / f"{meta['date']}-{meta['git_sha']}"
 
 
 def main(argv: list[str] | None = None) -> int:

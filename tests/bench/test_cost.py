@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from bench import cost
-from bench.cost import Inputs, Model, load_prices, model
+from bench.cost import model
+from bench.cost.inputs import Inputs, measured_inputs
+from bench.cost.model import Model
+from bench.cost.prices import load_prices
 
 PRICES = load_prices()
 SECONDS = 730 * 3600  # a month
@@ -152,7 +155,7 @@ def test_measured_figures_replace_assumptions_weighted_by_the_mix() -> None:
             },
         },
     }
-    inputs = cost.measured_inputs(results, Inputs(mix_read=0.5, mix_presign=0.25, mix_enqueue=0.25))
+    inputs = measured_inputs(results, Inputs(mix_read=0.5, mix_presign=0.25, mix_enqueue=0.25))
     assert inputs.lambda_duration_ms == pytest.approx(0.5 * 4 + 0.25 * 8 + 0.25 * 16)
     assert inputs.lambda_cpu_scale == pytest.approx(1769 / 1024)
     assert inputs.server_cpu_ms == pytest.approx(0.5 * 3 + 0.25 * 5 + 0.25 * 8)

@@ -1,0 +1,170 @@
+"""What each target costs per month: ``python -m bench cost [--rps 1,10,100] [--json]``.
+
+Each target's total is everything its deployment creates: its own stack (Trident-Lambda,
+-Fargate or -Ec2) plus Trident-Shared, as cdk/stacks and cdk/components build them with the
+defaults of deployment/settings.py. Prices come from bench/prices.toml (unit, region, date checked
+and source for each); a month is 730 hours; free tiers are never applied.
+
+Inputs: the average RPS, a peak-to-average ratio (containers are sized for the peak; Lambda
+pays per request) and per-request figures measured by ``python -m bench load`` (read from the
+latest bench/results/*/results.json unless ``--no-measured``), each overridable by a flag.
+Every input appears under ``assumptions``, marked ``measured`` or ``assumed``.
+
+Keys of the JSON (stable; other tools read them): ``monthly_usd[target][rps]`` (total),
+``line_items[target][rps][item]``, ``crossover_rps[fargate|ec2]`` (the lowest average RPS,
+to 1 RPS, at which that target costs less than Lambda; null if never up to 1 000 000),
+``assumptions[name] = {value, source, note}``, ``notes`` (limits of the model).
+
+This module makes the document and the command; the parts are modules of this package:
+``prices`` (bench/prices.toml), ``inputs`` (every input, and those a bench run measured),
+``model`` (line items per target) and ``crossover`` (where a container target gets cheaper).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from bench.cost.inputs import LAMBDA_MB_PER_VCPU, Inputs, latest_results, measured_inputs
+from bench.cost.model import TARGETS, Model, rps_key
+from bench.cost.prices import Prices, load_prices
+
+
+def model(inputs: Inputs, prices: Prices | None = None) -> dict[str, Any]:
+    """The whole JSON document (see the module docstring)."""
+    engine = Model(inputs, prices or load_prices())
+    monthly: dict[str, dict[str, float]] = {}
+    items: dict[str, dict[str, dict[str, float]]] = {}
+    for target in TARGETS:
+        monthly[target], items[target] = {}, {}
+        for rps in inputs.rps:
+            lines = engine.line_items(target, rps)
+            items[target][rps_key(rps)] = {name: round(usd, 2) for name, usd in lines.items()}
+            monthly[target][rps_key(rps)] = round(sum(lines.values()), 2)
+    return {
+        "monthly_usd": monthly,
+        "line_items": items,
+        "crossover_rps": {target: engine.crossover(target) for target in ("fargate", "ec2")},
+        "sizing": {
+            rps_key(rps): {
+                "fargate_web_tasks": engine.fargate_tasks(rps)[0],
+                "fargate_worker_tasks": engine.fargate_tasks(rps)[1],
+                "ec2_instances": engine.ec2_instances(rps),
+            }
+            for rps in inputs.rps
+        },
+        "assumptions": inputs.assumptions(),
+        "notes": engine.notes(),
+        "prices": {
+            name: {
+                "usd": price.usd,
+                "tiers": [list(tier) for tier in price.tiers] or None,
+                "per": price.per,
+                "unit": price.unit,
+                "checked": price.checked,
+                "source": price.source,
+            }
+            for name, price in engine.prices.items.items()
+        },
+    }
+
+
+def _parse_value(name: str, raw: str) -> Any:
+    kinds = {spec.name: spec.type for spec in fields(Inputs)}
+    if name not in kinds or name == "measured":
+        raise SystemExit(f"--set: unknown input {name!r}; see `python -m bench cost --json`")
+    kind = str(kinds[name])
+    if kind == "bool":
+        return raw.lower() in {"1", "true", "yes", "on"}
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind.startswith("tuple"):
+        return tuple(float(part) for part in raw.split(","))
+    return raw
+
+
+def build_inputs(args: argparse.Namespace) -> Inputs:
+    inputs = Inputs()
+    if not args.no_measured:
+        path = args.measured or latest_results()
+        if path is not None and path.exists():
+            inputs = measured_inputs(json.loads(path.read_text()), inputs)
+    flags: dict[str, Any] = {}
+    for name in (
+        "peak_ratio",
+        "lambda_memory_mb",
+        "lambda_init_ms",
+        "cold_start_rate",
+        "server_cpu_ms",
+        "min_tasks",
+        "min_instances",
+    ):
+        if (value := getattr(args, name)) is not None:
+            flags[name] = value
+    if args.rps:
+        flags["rps"] = tuple(float(part) for part in args.rps.split(","))
+    if args.lambda_duration_ms is not None:
+        # A duration on Lambda itself: no conversion from this machine's timing.
+        flags["lambda_duration_ms"] = args.lambda_duration_ms
+        flags["lambda_cpu_scale"] = 1.0
+    elif "lambda_memory_mb" in flags and "lambda_duration_ms" in inputs.measured:
+        flags["lambda_cpu_scale"] = max(1.0, LAMBDA_MB_PER_VCPU / flags["lambda_memory_mb"])
+    if args.direct_alb:
+        flags["direct_alb"] = True
+    for item in args.set or ():
+        name, _, raw = item.partition("=")
+        flags[name.strip()] = _parse_value(name.strip(), raw.strip())
+    return inputs.replace(**flags, measured=inputs.measured - set(flags))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench cost", description=(__doc__ or "").split("\n", 1)[0]
+    )
+    p.add_argument("--rps", help="comma-separated average RPS values (default 1,10,100,1000,10000)")
+    p.add_argument("--peak-ratio", type=float)
+    p.add_argument("--lambda-duration-ms", type=float, help="mean API invoke on Lambda")
+    p.add_argument("--lambda-memory-mb", type=int)
+    p.add_argument("--lambda-init-ms", type=float)
+    p.add_argument("--cold-start-rate", type=float, help="cold starts per invoke, e.g. 0.01")
+    p.add_argument("--server-cpu-ms", type=float, help="container CPU ms per request")
+    p.add_argument("--min-tasks", type=int, help="Fargate web tasks at least")
+    p.add_argument("--min-instances", type=int, help="EC2 instances at least")
+    p.add_argument("--direct-alb", action="store_true", help="internet-facing ALB, no CloudFront")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="any other input")
+    p.add_argument("--measured", type=Path, help="results.json to take measurements from")
+    p.add_argument("--no-measured", action="store_true", help="assumptions only")
+    p.add_argument("--json", action="store_true")
+    return p
+
+
+def render_text(document: Mapping[str, Any]) -> str:
+    rps_keys = list(next(iter(document["monthly_usd"].values())))
+    lines = [f"{'avg RPS':>10} " + " ".join(f"{t:>12}" for t in TARGETS)]
+    for key in rps_keys:
+        row = " ".join(f"{document['monthly_usd'][t][key]:>12,.2f}" for t in TARGETS)
+        lines.append(f"{key:>10} {row}")
+    for target, rps in document["crossover_rps"].items():
+        lines.append(f"{target} cheaper than lambda from: {rps if rps else 'never'} RPS")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    document = model(build_inputs(args))
+    if args.json:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        sys.stdout.write(render_text(document) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

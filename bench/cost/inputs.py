@@ -1,0 +1,183 @@
+"""The cost model's inputs: every figure it prices, with a note and where it came from
+(assumed, the CDK defaults among them, or measured by a bench run)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from deployment.settings import DeploySettings
+
+RESULTS_DIR = Path(__file__).parent.with_name("results")
+DEFAULT_RPS = (1.0, 10.0, 100.0, 1_000.0, 10_000.0)
+# Lambda gives a function one full vCPU at 1,769 MB, and CPU in proportion below that.
+LAMBDA_MB_PER_VCPU = 1769
+# Endpoints of the request mix, as `python -m bench load` names its scenarios.
+MIX_ENDPOINTS = ("read", "presign", "enqueue")
+
+
+def _in(default: Any, note: str) -> Any:
+    return field(default=default, metadata={"note": note})
+
+
+CDK = DeploySettings()  # the stacks' defaults: what `make deploy-*` creates
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Every input of the model. ``measured`` names the fields a bench run supplied; the rest
+    are assumptions (the CDK defaults among them, which `-c` changes at deploy)."""
+
+    rps: tuple[float, ...] = _in(DEFAULT_RPS, "average requests per second, one column each")
+    peak_ratio: float = _in(3.0, "peak RPS / average RPS: containers are sized for the peak")
+    # The request mix: which endpoints the traffic is made of.
+    mix_read: float = _in(0.96, "share of requests: GET /v1/files/{id} (DB read, ETag)")
+    mix_presign: float = _in(0.02, "share of requests: POST /v1/files, each then one upload")
+    mix_enqueue: float = _in(0.02, "share of requests: POST /v1/jobs, each one job")
+    # Lambda
+    lambda_duration_ms: float = _in(10.0, "mean duration of an API invoke on Lambda")
+    lambda_cpu_scale: float = _in(
+        1.0,
+        "factor from the local in-process time to Lambda's: 1769 MB / memory when measured "
+        "(Lambda's CPU share; an upper bound for I/O-bound requests)",
+    )
+    lambda_memory_mb: int = _in(CDK.lambda_memory, "API function memory (cdk lambda_memory)")
+    lambda_architecture: str = _in(CDK.lambda_architecture, "cdk lambda_architecture")
+    lambda_init_ms: float = _in(400.0, "init phase of a cold start (billed since 2025-08-01)")
+    cold_start_rate: float = _in(
+        0.01, "cold starts per invoke; AWS: under 1% of invocations in production"
+    )
+    lambda_log_bytes: float = _in(900.0, "bytes the API function logs per invoke (access + EMF)")
+    lambda_log_events: float = _in(2.0, "log events the API function writes per invoke")
+    platform_log_bytes: float = _in(280.0, "Lambda's START/END/REPORT lines per invoke (3 events)")
+    http_api_log_bytes: float = _in(330.0, "HTTP API access log line per request (1 event)")
+    jobs_lambda_memory_mb: int = _in(CDK.jobs_lambda_memory, "cdk jobs_lambda_memory")
+    jobs_batch_size: int = _in(CDK.jobs_batch_size, "SQS messages per jobs invoke (cdk)")
+    job_duration_ms: float = _in(200.0, "wall time of one job (ingest an upload, run an export)")
+    job_cpu_ms: float = _in(20.0, "CPU time of one job, for sizing container workers")
+    job_log_bytes: float = _in(500.0, "bytes logged per job")
+    housekeeping_ms: float = _in(1000.0, "housekeeping run every 5 minutes at 512 MB (cdk)")
+    # Containers
+    server_cpu_ms: float = _in(2.0, "server CPU time per request of the mix (Gunicorn, 2 workers)")
+    container_log_bytes: float = _in(400.0, "bytes the app logs per request (one JSON line)")
+    container_log_events: float = _in(1.0, "log events per request in a container")
+    cpu_target_percent: int = _in(
+        CDK.cpu_target_percent, "autoscaling CPU target: capacity for the peak at this load"
+    )
+    min_tasks: int = _in(2, "web tasks at least, for two AZs (cdk default fargate_min_tasks=1)")
+    min_instances: int = _in(2, "instances at least, for two AZs (cdk default ec2_min_instances=1)")
+    fargate_cpu: int = _in(CDK.fargate_cpu, "web task CPU units (cdk fargate_cpu)")
+    fargate_memory: int = _in(CDK.fargate_memory, "web task MiB (cdk fargate_memory)")
+    fargate_max_tasks: int = _in(CDK.fargate_max_tasks, "cdk fargate_max_tasks (warns above)")
+    fargate_worker_cpu: int = _in(CDK.fargate_worker_cpu, "worker task CPU units (cdk)")
+    fargate_worker_memory: int = _in(CDK.fargate_worker_memory, "worker task MiB (cdk)")
+    fargate_worker_min_tasks: int = _in(CDK.fargate_worker_min_tasks, "cdk worker minimum")
+    fargate_architecture: str = _in(CDK.fargate_architecture, "cdk fargate_architecture")
+    ec2_instance_type: str = _in(CDK.ec2_instance_type, "cdk ec2_instance_type")
+    ec2_max_instances: int = _in(CDK.ec2_max_instances, "cdk ec2_max_instances (warns above)")
+    ec2_volume_gb: int = _in(20, "gp3 root volume per instance (cdk/components/ec2_api.py)")
+    ec2_monitoring_metrics: int = _in(7, "detailed monitoring: 1-minute metrics per instance")
+    container_insights_metrics: int = _in(25, "Container Insights metrics of the Fargate cluster")
+    ecr_image_gb: float = _in(0.3, "the Fargate image in ECR")
+    # Traffic on the wire
+    request_bytes: float = _in(450.0, "request size on the wire (headers + body)")
+    response_bytes: float = _in(600.0, "response size on the wire (headers + body)")
+    direct_alb: bool = _in(
+        False,
+        "containers behind an internet-facing ALB (domain + certificate) instead of the "
+        "default CloudFront in front of an internal ALB",
+    )
+    alb_new_connections_per_request: float = _in(
+        0.01, "new ALB connections per request (CloudFront and clients keep them alive)"
+    )
+    access_log_bytes: float = _in(40.0, "CloudFront standard log per request, gzipped, in S3")
+    access_log_months: float = _in(3.0, "log bucket expiry: 90 days (cdk/components/storage.py)")
+    # AWS API calls
+    aws_call_bytes: float = _in(2000.0, "bytes through the NAT gateway per SQS call (HTTPS)")
+    sqs_requests_per_job: float = _in(3.0, "send, receive, delete")
+    sqs_polls_per_month: float = _in(
+        657_000.0, "empty long polls a month: 5 pollers x 3 a minute (fewer for one worker)"
+    )
+    s3_puts_per_upload: float = _in(2.0, "the browser's POST, the copy into files/")
+    s3_gets_per_upload: float = _in(2.0, "HEAD and GET while verifying")
+    # Trident-Shared
+    nat_gateways: int = _in(CDK.nat_gateways, "cdk nat_gateways (each with a public IPv4)")
+    sqs_endpoint: bool = _in(CDK.sqs_endpoint, "cdk sqs_endpoint (an interface endpoint in 2 AZs)")
+    db_instance_class: str = _in(CDK.db_instance_class, "cdk db_instance_class")
+    db_storage_gb: int = _in(CDK.db_allocated_storage_gb, "cdk db_allocated_storage_gb")
+    db_multi_az: bool = _in(CDK.db_multi_az, "cdk db_multi_az")
+    shared_log_gb: float = _in(1.0, "GB/month: VPC flow logs (rejects) and PostgreSQL's own log")
+    logs_compression: float = _in(0.15, "stored / ingested size of CloudWatch Logs (30-day)")
+    secrets: int = _in(2, "Secrets Manager: database credentials and JWT keys")
+    kms_keys: int = _in(1, "customer-managed KMS keys: the alarm topic's, which CloudWatch may use")
+    measured: frozenset[str] = field(default=frozenset(), metadata={"note": ""})
+
+    def replace(self, **changes: Any) -> Inputs:
+        return dataclasses.replace(self, **changes)
+
+    def assumptions(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for spec in fields(self):
+            if spec.name == "measured":
+                continue
+            value = getattr(self, spec.name)
+            out[spec.name] = {
+                "value": list(value) if isinstance(value, tuple) else value,
+                "source": "measured" if spec.name in self.measured else "assumed",
+                "note": spec.metadata["note"],
+            }
+        return out
+
+
+def _mixed(scenarios: Mapping[str, Mapping[str, Any]], key: str, inputs: Inputs) -> float | None:
+    """The mix-weighted mean of ``key`` over the mix's endpoints, if all were measured."""
+    weights = {
+        "read": inputs.mix_read,
+        "presign": inputs.mix_presign,
+        "enqueue": inputs.mix_enqueue,
+    }
+    weighted = 0.0
+    for name in MIX_ENDPOINTS:
+        value = scenarios.get(name, {}).get(key)
+        if value is None:
+            return None
+        weighted += weights[name] * float(value)
+    return weighted / sum(weights.values())
+
+
+def measured_inputs(results: Mapping[str, Any], inputs: Inputs) -> Inputs:
+    """``inputs`` with what a bench run measured (results.json of ``python -m bench all``)."""
+    found: dict[str, Any] = {}
+    coldstart = results.get("coldstart") or {}
+    if "app_init_ms" in coldstart:
+        found["lambda_init_ms"] = float(coldstart["app_init_ms"])
+    load = results.get("load") or {}
+    warm = load.get("lambda_warm") or {}
+    derived: dict[str, Any] = {}
+    if duration := _mixed(warm, "mean_ms", inputs):
+        found["lambda_duration_ms"] = duration
+        # An assumption about Lambda's CPU, applied because the duration is local.
+        derived["lambda_cpu_scale"] = max(1.0, LAMBDA_MB_PER_VCPU / inputs.lambda_memory_mb)
+    for key, name in (("log_bytes", "lambda_log_bytes"), ("log_events", "lambda_log_events")):
+        if (value := _mixed(warm, key, inputs)) is not None:
+            found[name] = value
+    scenarios = load.get("scenarios") or {}
+    for key, name in (
+        ("server_cpu_ms", "server_cpu_ms"),
+        ("log_bytes", "container_log_bytes"),
+        ("log_events", "container_log_events"),
+        ("request_bytes", "request_bytes"),
+        ("response_bytes", "response_bytes"),
+    ):
+        if (value := _mixed(scenarios, key, inputs)) is not None:
+            found[name] = value
+    return inputs.replace(**found, **derived, measured=inputs.measured | set(found))
+
+
+def latest_results(results_dir: Path = RESULTS_DIR) -> Path | None:
+    """The newest bench/results/<date>-<sha>/results.json, if any."""
+    runs = sorted(results_dir.glob("*/results.json"), key=lambda p: p.stat().st_mtime)
+    return runs[-1] if runs else None

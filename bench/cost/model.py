@@ -1,0 +1,272 @@
+"""The cost model: monthly line items per target (Lambda, Fargate, EC2, each with what it
+sends through Trident-Shared) at an average RPS, and the RPS where containers become cheaper."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from bench.cost.crossover import CROSSOVER_MAX_RPS, first_whole_rps
+from bench.cost.inputs import Inputs
+from bench.cost.prices import Prices
+from deployment.settings import instance_vcpus
+
+TARGETS = ("lambda", "fargate", "ec2")
+GB = 1024**3  # AWS bills data in binary gigabytes
+
+
+class Model:
+    """Line items per target at a given average RPS (USD per month, unrounded)."""
+
+    def __init__(self, inputs: Inputs, prices: Prices) -> None:
+        self.inputs = inputs
+        self.prices = prices
+        self.hours = prices.hours_per_month
+
+    # Per-month volumes
+    def requests(self, rps: float) -> float:
+        return rps * self.prices.seconds_per_month
+
+    def jobs(self, rps: float) -> float:
+        """Jobs per month: one per enqueue, one ``ingest`` per upload."""
+        return self.requests(rps) * (self.inputs.mix_enqueue + self.inputs.mix_presign)
+
+    def _gb(self, rps: float, bytes_per_request: float) -> float:
+        return self.requests(rps) * bytes_per_request / GB
+
+    def _lambda_gb_s(self, seconds: float, memory_mb: float) -> float:
+        price = self.prices[f"lambda_gb_second_{self.inputs.lambda_architecture}"]
+        return price.cost(seconds * memory_mb / 1024)
+
+    def _logs(self, standard_gb: float, lambda_gb: float = 0.0) -> float:
+        """Ingest (Lambda's own logs at the vended-log tiers), and a month of storage
+        (30-day retention) at the archive's compression."""
+        p = self.prices
+        stored = (standard_gb + lambda_gb) * self.inputs.logs_compression
+        return (
+            p["logs_ingest_gb"].cost(standard_gb)
+            + p["logs_ingest_lambda_gb"].cost(lambda_gb)
+            + p["logs_storage_gb_month"].cost(stored)
+        )
+
+    # Trident-Shared, with the volumes each target sends through it
+    def shared(
+        self, rps: float, *, nat_gb: float, log_gb: float, lambda_log_gb: float = 0.0
+    ) -> dict[str, float]:
+        i, p, hours = self.inputs, self.prices, self.hours
+        db_class = i.db_instance_class.removeprefix("db.")
+        copies = 2 if i.db_multi_az else 1
+        sqs_requests = self.jobs(rps) * i.sqs_requests_per_job + i.sqs_polls_per_month
+        uploads = self.requests(rps) * i.mix_presign
+        items = {
+            "nat": p["nat_gateway_hour"].cost(i.nat_gateways * hours)
+            + p["nat_gateway_gb"].cost(nat_gb),
+            "public_ipv4": p["public_ipv4_hour"].cost(i.nat_gateways * hours),
+            "rds_instance": p[f"rds_hour_db_{db_class.replace('.', '_')}"].cost(copies * hours),
+            "rds_storage": p["rds_gp3_gb_month"].cost(copies * i.db_storage_gb),
+            "sqs": p["sqs_request"].cost(sqs_requests),
+            "s3": p["s3_put_request"].cost(uploads * i.s3_puts_per_upload)
+            + p["s3_get_request"].cost(uploads * i.s3_gets_per_upload),
+            "secrets_manager": p["secret_month"].cost(i.secrets),
+            "kms": p["kms_key_month"].cost(i.kms_keys),
+            "cloudwatch_logs": self._logs(log_gb + i.shared_log_gb, lambda_log_gb),
+        }
+        if i.sqs_endpoint:
+            items["sqs_endpoint"] = p["interface_endpoint_hour"].cost(2 * hours)
+        return items
+
+    def _alarms(self, count: int) -> float:
+        return self.prices["alarm_month"].cost(count + 1)  # + the DLQ alarm in Shared
+
+    def lambda_(self, rps: float) -> dict[str, float]:
+        i, p = self.inputs, self.prices
+        requests = self.requests(rps)
+        billed_s = math.ceil(i.lambda_duration_ms * i.lambda_cpu_scale) / 1000
+        init_s = math.ceil(i.lambda_init_ms) / 1000
+        jobs = self.jobs(rps)
+        job_invokes = jobs / i.jobs_batch_size
+        housekeeping = self.hours * 12  # every 5 minutes
+        function_log_bytes = i.lambda_log_bytes + 26 * i.lambda_log_events
+        function_log_bytes += i.platform_log_bytes + 26 * 3
+        function_log_gb = self._gb(rps, function_log_bytes) + jobs * (i.job_log_bytes + 26) / GB
+        items = {
+            "lambda_requests": p["lambda_request"].cost(requests),
+            "lambda_compute": self._lambda_gb_s(requests * billed_s, i.lambda_memory_mb),
+            "lambda_init": self._lambda_gb_s(
+                requests * i.cold_start_rate * init_s, i.lambda_memory_mb
+            ),
+            "http_api_requests": p["http_api_request"].cost(requests),
+            "rds_proxy": p["rds_proxy_vcpu_hour"].cost(
+                max(2, instance_vcpus(i.db_instance_class)) * self.hours
+            ),
+            "lambda_jobs": p["lambda_request"].cost(job_invokes + housekeeping)
+            + self._lambda_gb_s(jobs * i.job_duration_ms / 1000, i.jobs_lambda_memory_mb)
+            + self._lambda_gb_s(housekeeping * i.housekeeping_ms / 1000, 512),
+            "data_transfer_out": p["data_transfer_out"].cost(self._gb(rps, i.response_bytes)),
+            # Errors + throttles x 3 functions, RDS Proxy pinned sessions.
+            "cloudwatch_alarms": self._alarms(7),
+        }
+        # Only the API function's SendMessage leaves through the NAT gateway: the SQS event
+        # source polls from AWS's side, and S3 has a gateway endpoint.
+        nat_gb = requests * i.mix_enqueue * i.aws_call_bytes / GB
+        access_log_gb = self._gb(rps, i.http_api_log_bytes + 26)
+        shared = self.shared(
+            rps, nat_gb=nat_gb, log_gb=access_log_gb, lambda_log_gb=function_log_gb
+        )
+        return items | shared
+
+    def _entry(self, rps: float) -> dict[str, float]:
+        """ALB, and CloudFront in front of it unless the stack has a domain (direct ALB)."""
+        i, p = self.inputs, self.prices
+        new_per_s = rps * i.alb_new_connections_per_request * (1 if not i.direct_alb else 5)
+        lcu = max(
+            new_per_s / 25,
+            new_per_s * 60 / 3000,  # connections stay open up to the 60 s idle timeout
+            rps * (i.request_bytes + i.response_bytes) * 3600 / GB,
+        )
+        items = {"alb": p["alb_hour"].cost(self.hours) + p["alb_lcu_hour"].cost(lcu * self.hours)}
+        out_gb = self._gb(rps, i.response_bytes)
+        if i.direct_alb:
+            items["data_transfer_out"] = p["data_transfer_out"].cost(out_gb)
+            items["alb_public_ipv4"] = p["public_ipv4_hour"].cost(2 * self.hours)
+        else:
+            items["cloudfront_requests"] = p["cloudfront_https_request"].cost(self.requests(rps))
+            items["cloudfront_data"] = p["cloudfront_data_out"].cost(out_gb) + p[
+                "cloudfront_to_origin"
+            ].cost(self._gb(rps, i.request_bytes))
+            items["access_logs"] = p["s3_gb_month"].cost(
+                self._gb(rps, i.access_log_bytes) * i.access_log_months
+            )
+        return items
+
+    def _container_traffic(self, rps: float) -> tuple[float, float]:
+        """(NAT GB, log GB) of a container target: logs leave through the NAT gateway, and so
+        do the web tier's SendMessage and the worker's receive and delete calls."""
+        i = self.inputs
+        log_gb = self._gb(rps, i.container_log_bytes + 26 * i.container_log_events)
+        log_gb += self.jobs(rps) * (i.job_log_bytes + 26) / GB
+        calls = self.requests(rps) * i.mix_enqueue + self.jobs(rps) * 2
+        return log_gb + calls * i.aws_call_bytes / GB, log_gb
+
+    def peak_vcpus(self, rps: float) -> tuple[float, float]:
+        """(web, jobs) vCPUs busy at the peak."""
+        i = self.inputs
+        peak = rps * i.peak_ratio
+        jobs_per_s = peak * (i.mix_enqueue + i.mix_presign)
+        return peak * i.server_cpu_ms / 1000, jobs_per_s * i.job_cpu_ms / 1000
+
+    def fargate_tasks(self, rps: float) -> tuple[int, int]:
+        i = self.inputs
+        web, jobs = self.peak_vcpus(rps)
+        usable = i.cpu_target_percent / 100
+        tasks = max(i.min_tasks, _units(web / (i.fargate_cpu / 1024 * usable)))
+        workers = max(
+            i.fargate_worker_min_tasks, _units(jobs / (i.fargate_worker_cpu / 1024 * usable))
+        )
+        return tasks, workers
+
+    def fargate(self, rps: float) -> dict[str, float]:
+        i, p = self.inputs, self.prices
+        arch = i.fargate_architecture
+        vcpu, gb = p[f"fargate_vcpu_hour_{arch}"], p[f"fargate_gb_hour_{arch}"]
+        tasks, workers = self.fargate_tasks(rps)
+        hours = self.hours
+        items = {
+            "fargate_vcpu": vcpu.cost(tasks * i.fargate_cpu / 1024 * hours),
+            "fargate_memory": gb.cost(tasks * i.fargate_memory / 1024 * hours),
+            "fargate_worker": vcpu.cost(workers * i.fargate_worker_cpu / 1024 * hours)
+            + gb.cost(workers * i.fargate_worker_memory / 1024 * hours),
+            **self._entry(rps),
+            "container_insights": p["metric_month"].cost(i.container_insights_metrics),
+            "ecr_storage": p["ecr_storage_gb_month"].cost(i.ecr_image_gb),
+            # Target tracking on CPU and requests (2 alarms each), worker step scaling (2).
+            "cloudwatch_alarms": self._alarms(6),
+        }
+        nat_gb, log_gb = self._container_traffic(rps)
+        return _merge(items, self.shared(rps, nat_gb=nat_gb, log_gb=log_gb))
+
+    def ec2_instances(self, rps: float) -> int:
+        i = self.inputs
+        web, jobs = self.peak_vcpus(rps)  # the worker runs on the same instances
+        usable = instance_vcpus(i.ec2_instance_type) * i.cpu_target_percent / 100
+        return max(i.min_instances, _units((web + jobs) / usable))
+
+    def ec2(self, rps: float) -> dict[str, float]:
+        i, p = self.inputs, self.prices
+        count = self.ec2_instances(rps)
+        items = {
+            "ec2_instances": p[f"ec2_hour_{i.ec2_instance_type.replace('.', '_')}"].cost(
+                count * self.hours
+            ),
+            "ebs": p["ebs_gp3_gb_month"].cost(count * i.ec2_volume_gb),
+            "ec2_detailed_monitoring": p["metric_month"].cost(count * i.ec2_monitoring_metrics),
+            **self._entry(rps),
+            "cloudwatch_alarms": self._alarms(2),  # CPU target tracking
+        }
+        nat_gb, log_gb = self._container_traffic(rps)
+        return _merge(items, self.shared(rps, nat_gb=nat_gb, log_gb=log_gb))
+
+    def line_items(self, target: str, rps: float) -> dict[str, float]:
+        by_target: dict[str, Callable[[float], dict[str, float]]] = {
+            "lambda": self.lambda_,
+            "fargate": self.fargate,
+            "ec2": self.ec2,
+        }
+        return by_target[target](rps)
+
+    def total(self, target: str, rps: float) -> float:
+        return sum(self.line_items(target, rps).values())
+
+    def crossover(self, target: str, *, high: int = CROSSOVER_MAX_RPS) -> int | None:
+        """The lowest whole average RPS at which ``target`` costs less than Lambda."""
+        return first_whole_rps(
+            lambda rps: self.total(target, rps) < self.total("lambda", rps), high=high
+        )
+
+    def notes(self) -> list[str]:
+        """What the model leaves out or where the stack's limits bind."""
+        i = self.inputs
+        notes = [
+            "Free tiers are not applied; Savings Plans, reserved instances and Spot are not "
+            "modelled (on-demand list prices).",
+            f"The database is db.{i.db_instance_class.removeprefix('db.')} at every RPS: "
+            "whether it carries the load "
+            "is not modelled (see the connection budget in deployment/settings.py).",
+            "Uploaded and exported objects' storage grows with use, not with RPS, and is "
+            "not priced; neither are SNS alarm e-mails, image pulls and the packages an "
+            "instance downloads at boot. RDS backups (7 days) stay within the free allowance "
+            "of the allocated storage.",
+            "Measured request and response sizes are the bench's own requests (no browser "
+            "headers or cookies): real clients send more.",
+        ]
+        for rps in i.rps:
+            tasks, _ = self.fargate_tasks(rps)
+            if tasks > i.fargate_max_tasks:
+                notes.append(
+                    f"At {rps_key(rps)} RPS the peak needs {tasks} Fargate web tasks; the stack "
+                    f"scales to fargate_max_tasks={i.fargate_max_tasks}: raise it at deploy."
+                )
+            count = self.ec2_instances(rps)
+            if count > i.ec2_max_instances:
+                notes.append(
+                    f"At {rps_key(rps)} RPS the peak needs {count} {i.ec2_instance_type} "
+                    f"instances; the stack scales to ec2_max_instances={i.ec2_max_instances}."
+                )
+        return notes
+
+
+def _units(needed: float) -> int:
+    """Whole tasks or instances for ``needed`` of them (7.000000000000001 is 7)."""
+    return math.ceil(round(needed, 9))
+
+
+def _merge(own: dict[str, float], shared: dict[str, float]) -> dict[str, float]:
+    merged = dict(own)
+    for name, usd in shared.items():
+        merged[name] = merged.get(name, 0.0) + usd
+    return merged
+
+
+def rps_key(rps: float) -> str:
+    """JSON key of an RPS: ``10000``, or ``0.5``."""
+    return str(int(rps)) if float(rps).is_integer() else repr(float(rps))
