@@ -4,7 +4,7 @@ A fixed reference, never slowed and never dressed with the app's extras (middlew
 metrics, rate limits): a bearer token verified with PyJWT (HS256, key by ``kid``, the app's
 required claims and issuer), one async SQLAlchemy ORM ``session.get`` by primary key on the
 same ``files`` table, the owner check, a pydantic response model, one session per request.
-Served by the same Gunicorn config as the app (``bench/load.py``). Its settings are pinned here
+Served by the same Gunicorn config as the app (``bench/load/``). Its settings are pinned here
 so a change to the floor shows as a change to ``floor_read ÷ hello`` in every report.
 
 Reads ``DATABASE_URL``, ``JWT_SIGNING_KEYS`` (JSON ``{kid: key}``) and ``JWT_ISSUER``.

@@ -29,6 +29,7 @@ from bench import coldstart, cost, load, report, worker
 from bench.cost.inputs import RESULTS_DIR, Inputs, measured_inputs
 from bench.cost.model import TARGETS, Model
 from bench.cost.prices import load_prices
+from bench.report.summary import summary_table
 from deployment.lockfile import REPO
 
 
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         sys.stdout.write(json.dumps(results) + "\n")
     else:
-        sys.stdout.write(report.summary_table(results) + "\n\n")
+        sys.stdout.write(summary_table(results) + "\n\n")
         sys.stdout.write(f"wrote {out}/ ({', '.join(p.name for p in written)}) ")
         sys.stdout.write(f"in {results['meta']['duration_s']} s\n")
     return 0

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from bench import __main__ as dispatcher
-from bench import coldstart, load, report, suite, worker
+from bench import coldstart, load, suite, worker
 from bench.coldstart import ColdStart
+from bench.report import floors
 from bench.worker import WorkerBench
 
 COLD = ColdStart(
@@ -216,11 +217,11 @@ def test_dispatcher_lists_every_command(capsys: pytest.CaptureFixture[str]) -> N
 def test_the_report_holds_the_floor_to_its_first_recorded_ratio(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: float, verdict: str
 ) -> None:
-    floors = tmp_path / "floors.toml"
-    floors.write_text(
+    floors_file = tmp_path / "floors.toml"
+    floors_file.write_text(
         f'[floor_read]\nrps_ratio_to_hello = {first}\nrecorded = "2026-12-03"\ncommit = "abc1234"\n'
     )
-    monkeypatch.setattr(report, "FLOORS_FILE", floors)
+    monkeypatch.setattr(floors, "FLOORS_FILE", floors_file)
     assert dispatcher.main(["all", "--out", str(tmp_path / "run")]) == 0
     text = (tmp_path / "run" / "report.md").read_text()
     assert "## Floors" in text
