@@ -124,16 +124,11 @@ async def _drive(
 
 
 def generate(
-    port: int,
-    request: bytes,
-    *,
-    concurrency: int,
-    duration_s: float,
-    max_requests: int = MAX_REQUESTS_PER_SCENARIO,
+    port: int, request: bytes, *, concurrency: int, duration_s: float
 ) -> tuple[Tally, float]:
     """Closed-loop load: ``concurrency`` connections, each sending ``request`` as soon as
-    the previous answer is in, until ``duration_s`` or ``max_requests``; 127.0.0.1 only.
-    Returns the tally and the seconds it took."""
+    the previous answer is in, until ``duration_s`` or ``MAX_REQUESTS_PER_SCENARIO``;
+    127.0.0.1 only. Returns the tally and the seconds it took."""
     try:
         import uvloop
 
@@ -146,7 +141,7 @@ def generate(
             request,
             concurrency=concurrency,
             duration_s=duration_s,
-            max_requests=max_requests,
+            max_requests=MAX_REQUESTS_PER_SCENARIO,
         )
     )
     return result

@@ -7,28 +7,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass
 
 from bench.load.generator import generate
 from bench.load.results import Scenario
 from bench.load.servers import Gunicorn, Pinning
-from bench.load.wire import fetch, http_request
+from bench.load.wire import Target, fetch
 from bench.load.wrk import run_wrk
-
-
-@dataclass(frozen=True)
-class Target:
-    """A request to measure, by the scenario name it is reported under."""
-
-    name: str
-    method: str
-    path: str
-    expected_status: int
-    headers: dict[str, str]
-    body: bytes = b""
-
-    def request(self) -> bytes:
-        return http_request(self.method, self.path, headers=self.headers, body=self.body)
 
 
 class SessionCounter:
@@ -81,16 +65,14 @@ def measure(
     cpu_before = server.cpu_seconds()
     log_before = server.log_size()
     if use_wrk:
+        script = server.log_path.with_suffix(f".{target.name}.lua")
         stats = run_wrk(
-            port=server.port,
-            method=target.method,
-            path=target.path,
-            headers=target.headers,
-            body=target.body,
+            server.port,
+            target,
             concurrency=concurrency,
             duration_s=duration_s,
             prefix=pinning.client_prefix(),
-            script=server.log_path.with_suffix(f".{target.name}.lua"),
+            script=script,
         )
     else:
         tally, elapsed = generate(

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.load.measure import SessionCounter, Target, measure
+from bench.load.measure import SessionCounter, measure
 from bench.load.results import Scenario, spread, with_ratios
 from bench.load.servers import Gunicorn, Pinning
 from bench.load.stack import Stack
-from bench.load.wire import fetch, http_request, response_json
+from bench.load.wire import Target, fetch, http_request, response_json
 
 HELLO_MODULE = "bench_hello"
 FLOOR_MODULE = "bench.floor_read"

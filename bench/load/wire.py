@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
@@ -66,3 +67,18 @@ def response_header(response: bytes, name: str) -> str | None:
     head = response[: response.find(b"\r\n\r\n")].decode("latin-1")
     match = re.search(rf"^{re.escape(name)}:\s*(.*?)\s*$", head, re.IGNORECASE | re.MULTILINE)
     return match.group(1) if match else None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A request to measure, by the scenario name it is reported under."""
+
+    name: str
+    method: str
+    path: str
+    expected_status: int
+    headers: dict[str, str]
+    body: bytes = b""
+
+    def request(self) -> bytes:
+        return http_request(self.method, self.path, headers=self.headers, body=self.body)

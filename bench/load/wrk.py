@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from bench.load.wire import LOOPBACK
+from bench.load.wire import LOOPBACK, Target
 
 _WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 _SIZE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
@@ -43,22 +43,19 @@ def parse_wrk(output: str) -> dict[str, float]:
 
 
 def run_wrk(
-    *,
     port: int,
-    method: str,
-    path: str,
-    headers: dict[str, str],
-    body: bytes,
+    target: Target,
+    *,
     concurrency: int,
     duration_s: float,
     prefix: list[str],
     script: Path,
 ) -> dict[str, float]:
-    """One wrk run (whole seconds, one thread) of a request, the Lua for it written to
-    ``script``, the command after ``prefix`` (CPU pinning); ``parse_wrk``'s figures."""
-    script.write_text(wrk_lua(method, headers, body))
+    """One wrk run (whole seconds, one thread) of ``target``, its Lua written to ``script``,
+    the command after ``prefix`` (CPU pinning); ``parse_wrk``'s figures."""
+    script.write_text(wrk_lua(target.method, target.headers, target.body))
     command = [*prefix, "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration_s))}s"]
-    command += ["--latency", "-s", str(script), f"http://{LOOPBACK}:{port}{path}"]
+    command += ["--latency", "-s", str(script), f"http://{LOOPBACK}:{port}{target.path}"]
     output = subprocess.run(  # noqa: S603  (wrk from PATH, our arguments)
         command, capture_output=True, text=True, check=True, timeout=duration_s + 30
     ).stdout
