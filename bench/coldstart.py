@@ -34,8 +34,8 @@ from typing import Any
 
 from bench.lambda_emulator import Emulator, http_api_event
 from bench.warm_invokes import invoke_warm
-from deployment.lambda_bundle import FUNCTIONS, Bundle, Spec, build
-from deployment.lockfile import read_lock, requirements_for
+from deployment.lambda_bundle import FUNCTIONS, LAMBDA_LOCK, Bundle, Spec, build
+from deployment.lockfile import REPO, read_lock, requirements_for
 
 BASELINE_SOURCE = '''"""FastAPI + Mangum hello world: the floor a FastAPI Lambda cannot go below."""
 
@@ -79,12 +79,17 @@ class ColdStart:
     baseline_total_runs_ms: tuple[float, ...] = ()
 
 
+def lambda_pins(*roots: str) -> list[str]:
+    """``roots`` and what they need, pinned as the app's Lambda functions pin them."""
+    return requirements_for(read_lock(REPO / LAMBDA_LOCK), roots=roots)
+
+
 def baseline_spec() -> Spec:
     return Spec(
         name="baseline",
         handler="baseline.handler",
         sources=(),
-        requirements=tuple(requirements_for(read_lock(), roots=("fastapi", "mangum"))),
+        requirements=tuple(lambda_pins("fastapi", "mangum")),
         extra_files={"baseline.py": BASELINE_SOURCE},
     )
 
@@ -98,11 +103,7 @@ def floor_spec() -> Spec:
         name="floor",
         handler=FLOOR_HANDLER,
         sources=(),
-        requirements=tuple(
-            requirements_for(
-                read_lock(), roots=("fastapi", "mangum", "sqlalchemy", "asyncpg", "pyjwt")
-            )
-        ),
+        requirements=tuple(lambda_pins("fastapi", "mangum", "sqlalchemy", "asyncpg", "pyjwt")),
         extra_files={"floor_lambda.py": FLOOR_SOURCE.read_text()},
     )
 

@@ -70,3 +70,18 @@ async def test_the_floor_password_is_an_rds_iam_token(floor: tuple[ModuleType, s
     token = module.iam_token()
     assert token.startswith("localhost:5432/?Action=connect&DBUser=")
     assert "X-Amz-Signature=" in token
+
+
+def test_the_lambda_floors_install_the_functions_pins() -> None:
+    from bench.coldstart import baseline_spec, floor_spec
+    from deployment.lambda_bundle import FUNCTIONS, locked_requirements
+
+    app_pins = set(locked_requirements(FUNCTIONS["api"]))
+    baseline = set(baseline_spec().requirements or ())
+    floor = set(floor_spec().requirements or ())
+    names = {pin.split("==")[0] for pin in floor}
+    assert {"fastapi", "mangum"} <= {pin.split("==")[0] for pin in baseline}
+    assert {"fastapi", "mangum", "sqlalchemy", "asyncpg", "pyjwt"} <= names
+    # The same versions as the app's own bundle: a floor must differ only in the code.
+    assert baseline <= app_pins
+    assert floor <= app_pins
