@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from app.errors import AppError
+from app.problems import AppError
 
 if TYPE_CHECKING:
     from app.config import Settings

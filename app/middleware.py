@@ -22,8 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.aws import Duty, performs
 from app.config import Settings
-from app.errors import PROBLEM_MEDIA_TYPE, encode_problem, problem_body
 from app.observability import access_logger, get_metrics, now, request_id_var
+from app.problems import PROBLEM_MEDIA_TYPE, encode_problem, problem_body
 
 logger = logging.getLogger("app.middleware")
 
