@@ -16,6 +16,7 @@ from app.aws import AwsClients
 from app.config import Settings
 from app.db import Database
 from app.middleware import client_ip
+from app.resources import Resources
 
 
 def settings_of(request: Request) -> Settings:
@@ -28,13 +29,13 @@ def tokens_of(request: Request) -> TokenIssuer:
     return issuer
 
 
+def resources_of(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
 def database_of(request: Request) -> Database:
-    database: Database | None = request.app.state.db
-    if database is None:
-        # No lifespan opened it (Lambda runs with lifespan off): made on first use, kept
-        # for the life of the execution environment.
-        database = request.app.state.db = Database.from_settings(settings_of(request))
-    return database
+    return resources_of(request).db
 
 
 async def get_settings(request: Request) -> Settings:
@@ -126,8 +127,7 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
 async def get_aws(request: Request) -> AwsClients:
-    aws: AwsClients = request.app.state.aws
-    return aws
+    return resources_of(request).aws
 
 
 Aws = Annotated[AwsClients, Depends(get_aws)]

@@ -14,7 +14,6 @@ from starlette.types import Receive, Scope, Send
 
 from app.auth.passwords import Passwords
 from app.auth.tokens import TokenIssuer
-from app.aws import AwsClients
 from app.config import Settings, Target, load_settings
 from app.errors import (
     install_database_error_handlers,
@@ -26,6 +25,7 @@ from app.middleware import LimitsMiddleware, ProblemCORSMiddleware, RequestConte
 from app.observability import configure_logging
 from app.ops import metrics_router
 from app.ops import router as ops_router
+from app.resources import Resources
 
 API_VERSION = "0.1.0"
 # Any operation can meet these, whatever its own logic does: 400 for a malformed
@@ -42,22 +42,17 @@ def operation_id(route: APIRoute) -> str:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    resources: Resources = app.state.resources
     if settings.target is Target.LOCAL and settings.migrate_on_startup:
         from app.migrations import upgrade_head
 
         # Alembic's env runs its own event loop; keep it off ours.
         await run_in_threadpool(upgrade_head, settings.require_database_url())
-    owned = getattr(app.state, "db", None) is None
-    if owned:
-        from app.db import Database
-
-        app.state.db = Database.from_settings(settings)
+    resources.db  # noqa: B018  (made now: a malformed DATABASE_URL fails the start)
     try:
         yield
     finally:
-        if owned:
-            await app.state.db.dispose()
-            app.state.db = None
+        await resources.close()
 
 
 # What a deferred app serves before its domain routers exist: liveness never pays for them.
@@ -154,11 +149,18 @@ class OnDemandRouters:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, defer_routers: bool = False) -> FastAPI:
-    """The app. With ``defer_routers`` (Lambda) the caller wraps it in ``OnDemandRouters``."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    defer_routers: bool = False,
+    resources: Resources | None = None,
+) -> FastAPI:
+    """The app. With ``defer_routers`` (Lambda) the caller wraps it in ``OnDemandRouters``.
+    ``resources``: the process's (default: the app's own, closed by its lifespan)."""
     settings = settings or load_settings()
     configure_logging(settings)
     tokens = TokenIssuer(settings)  # fails fast on a missing or malformed key ring
+    resources = resources or Resources(settings)
 
     app = FastAPI(
         title="Trident",
@@ -171,7 +173,7 @@ def create_app(settings: Settings | None = None, *, defer_routers: bool = False)
         generate_unique_id_function=operation_id,
         responses=COMMON_PROBLEMS,
         middleware=[
-            Middleware(RequestContextMiddleware, settings=settings),
+            Middleware(RequestContextMiddleware, settings=settings, resources=resources),
             Middleware(
                 ProblemCORSMiddleware,
                 allow_origins=settings.cors_origins,
@@ -189,10 +191,9 @@ def create_app(settings: Settings | None = None, *, defer_routers: bool = False)
         ],
     )
     app.state.settings = settings
+    app.state.resources = resources
     app.state.tokens = tokens
     app.state.passwords = Passwords(settings)
-    app.state.aws = AwsClients(settings)
-    app.state.db = None
     install_error_handlers(app)
 
     app.include_router(ops_router)

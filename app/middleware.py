@@ -11,7 +11,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
@@ -24,6 +24,9 @@ from app.aws import Duty, performs
 from app.config import Settings
 from app.observability import access_logger, get_metrics, now, request_id_var
 from app.problems import PROBLEM_MEDIA_TYPE, encode_problem, problem_body
+
+if TYPE_CHECKING:
+    from app.resources import Resources
 
 logger = logging.getLogger("app.middleware")
 
@@ -131,8 +134,11 @@ class RequestContextMiddleware:
     """Outermost layer: request id, security headers, ``Vary: Origin``, access log, metrics,
     last-resort 500. Reads the raw header list once rather than building ``Headers``."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, resources: Resources | None = None
+    ) -> None:
         self.app = app
+        self.resources = resources  # for the pool gauges, once it has a database
         self.hops = settings.trusted_proxy_hops
         self.csp = (b"content-security-policy", content_security_policy(settings).encode())
         self.docs_csp = (b"content-security-policy", DOCS_CSP.encode())
@@ -211,9 +217,8 @@ class RequestContextMiddleware:
                     status=status,
                     seconds=elapsed,
                 )
-                database = getattr(scope["app"].state, "db", None) if "app" in scope else None
-                if database is not None:
-                    self.metrics.observe_pool(database.engine)
+                if self.resources is not None and self.resources.has_db:
+                    self.metrics.observe_pool(self.resources.db.engine)
             request_id_var.reset(token)
 
 

@@ -36,6 +36,7 @@ from starlette.types import Message, Receive, Send
 
 from app.config import Settings, SettingsError
 from app.observability import JsonFormatter, request_id_var, scrub
+from app.resources import Resources
 from handlers import lambda_settings
 
 if TYPE_CHECKING:
@@ -261,7 +262,10 @@ class Environment:
         asyncio.set_event_loop(self.loop)
         self.settings = settings
         self.main = _import_app_main()
-        self.app: FastAPI = self.main.create_app(settings, defer_routers=True)
+        self.resources = Resources(settings)
+        self.app: FastAPI = self.main.create_app(
+            settings, defer_routers=True, resources=self.resources
+        )
         self.logger = _configure_logging(settings)
         self.metrics = Metrics(
             namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE),
@@ -303,12 +307,8 @@ class Environment:
         restore, and after_restore re-signs the token."""
         from sqlalchemy.orm import configure_mappers
 
-        from app.db import Database
-
         self.main.include_routers(self.app)
         configure_mappers()
-        if self.app.state.db is None:
-            self.app.state.db = Database.from_settings(self.settings)
         if self.settings.db_iam_auth:
             # The signer's imports, even if the database cannot be reached from here.
             import botocore.auth
@@ -341,9 +341,11 @@ class Environment:
 
         from app.auth.models import User
 
-        database = self.app.state.db
         try:
-            async with asyncio.timeout(SNAPSHOT_CONNECT_TIMEOUT_S), database.sessions() as session:
+            async with (
+                asyncio.timeout(SNAPSHOT_CONNECT_TIMEOUT_S),
+                self.resources.db.sessions() as session,
+            ):
                 await session.get(User, uuid.UUID(int=0))
         except Exception as exc:
             logger.warning(
@@ -352,7 +354,7 @@ class Environment:
             )
             return False
         finally:
-            await database.engine.dispose()
+            await self.resources.disconnect()
         return True
 
     def after_restore(self) -> None:
@@ -362,9 +364,7 @@ class Environment:
         from app.db import IamAuthToken
 
         IamAuthToken.reset_all()
-        database = self.app.state.db
-        if database is not None:
-            self.loop.run_until_complete(database.engine.dispose())
+        self.loop.run_until_complete(self.resources.disconnect())
         logger.info("snapstart: restored")
 
 

@@ -32,6 +32,7 @@ from app.local.stack import moto_server, postgres
 from app.main import create_app
 from app.migrations import upgrade_head
 from app.observability import JsonFormatter
+from app.resources import Resources
 from tests import iam_guard
 
 # Never reach a real AWS account from the tests, whatever the developer's shell holds.
@@ -287,9 +288,8 @@ def app_factory(
     database: Database, settings_factory: Callable[..., Settings]
 ) -> Callable[..., Any]:
     def factory(**overrides: Any) -> Any:
-        app = create_app(settings_factory(**overrides))
-        app.state.db = database
-        return app
+        settings = settings_factory(**overrides)
+        return create_app(settings, resources=Resources(settings, db=database))
 
     return factory
 

@@ -65,10 +65,10 @@ async def test_lifespan_opens_the_database_and_closes_it_at_shutdown(
 ) -> None:
     name = f"t_life_{uuid.uuid4().hex[:10]}"
     app = create_app(settings_factory(database_url=clone_database(name)))
-    assert app.state.db is None  # nothing connects before startup
+    resources = app.state.resources
+    assert not resources.has_db  # nothing connects before startup
     async with serving(app) as client:
-        database = app.state.db
-        assert isinstance(database, Database)
+        assert isinstance(resources.db, Database)
         assert (await client.get("/ready")).status_code == 200
         user = await register(client)
         token = await client.post(
@@ -76,7 +76,7 @@ async def test_lifespan_opens_the_database_and_closes_it_at_shutdown(
         )
         assert token.status_code == 200, token.text
         assert sessions_on(pg_server, name) >= 1
-    assert app.state.db is None
+    assert not resources.has_db
     # Every pooled connection was closed, not left for the server to time out.
     assert await sessions_after_close(pg_server, name) == 0
 
@@ -84,12 +84,12 @@ async def test_lifespan_opens_the_database_and_closes_it_at_shutdown(
 async def test_lifespan_leaves_an_injected_database_alone(
     app: Any, database: Database, pg_server: Any
 ) -> None:
-    # What tests and handlers/api.py rely on: a database set before startup is not replaced
-    # and not disposed by the lifespan.
+    # What tests rely on: a database made elsewhere is not replaced and not disposed by the
+    # lifespan.
     async with serving(app) as client:
-        assert app.state.db is database
+        assert app.state.resources.db is database
         assert (await client.get("/ready")).status_code == 200
-    assert app.state.db is database
+    assert app.state.resources.db is database
     async with database.sessions() as session:
         assert await session.scalar(text("SELECT 1")) == 1
 

@@ -204,7 +204,7 @@ async def test_aws_sdk_debug_output_stays_out_of_logs(
     from botocore.exceptions import EndpointConnectionError
 
     with pytest.raises(EndpointConnectionError):
-        app.state.aws.sqs.send_message(
+        app.state.resources.aws.sqs.send_message(
             QueueUrl="http://127.0.0.1:1/000000000000/jobs", MessageBody="{}"
         )
 

@@ -23,7 +23,6 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from openapi_spec_validator import validate
 from starlette.types import Receive, Scope, Send
 
-from app.db import Database
 from app.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, problems_as_problem_json
 from app.main import create_app
 from tests.conftest import PASSWORD
@@ -382,7 +381,6 @@ async def exercise_every_operation(
         database_url="postgresql://postgres@127.0.0.1:1/postgres", ready_timeout_s=1.0
     )
     unreachable = create_app(down)
-    unreachable.state.db = Database.from_settings(down)
     try:
         async with recorder.client(unreachable) as c:
             for template, method, operation in operations(spec):
@@ -392,7 +390,7 @@ async def exercise_every_operation(
                 )
                 expect(response, 200 if template == "/health" else 503)
     finally:
-        await unreachable.state.db.dispose()
+        await unreachable.state.resources.close()
 
 
 async def test_declared_responses_match_real_answers(

@@ -5,16 +5,18 @@ from typing import Any
 import httpx
 
 from app.config import Settings
-from app.db import Database
 from app.main import create_app
 from tests.conftest import assert_problem
 
 
-async def test_health_touches_nothing(client: Any, app: Any) -> None:
-    app.state.db = None  # liveness must not depend on the database
-    response = await client.get("/health")
+async def test_health_touches_nothing(settings_factory: Any) -> None:
+    # Liveness must not depend on the database: none is reachable, and none is even made.
+    app = create_app(settings_factory(database_url="postgresql://postgres@127.0.0.1:1/postgres"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+    assert not app.state.resources.has_db
 
 
 async def test_ready_pings_database(client: Any) -> None:
@@ -28,7 +30,6 @@ async def test_ready_is_503_problem_when_database_is_down(settings_factory: Any)
         database_url="postgresql://postgres@127.0.0.1:1/postgres", ready_timeout_s=1.0
     )
     app = create_app(down)
-    app.state.db = Database.from_settings(down)
     try:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://t"
@@ -41,7 +42,7 @@ async def test_ready_is_503_problem_when_database_is_down(settings_factory: Any)
             )
             assert_problem(db_route, 503, "database-unavailable")
     finally:
-        await app.state.db.dispose()
+        await app.state.resources.close()
 
 
 async def test_metrics_count_requests_by_route_template(client: Any) -> None:

@@ -8,21 +8,20 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from app.aws import AwsClients
 from app.config import load_settings
-from app.db import Database
 from app.files.cleanup import cleanup
 from app.observability import configure_logging
+from app.resources import Resources
 
 
 async def run() -> dict[str, Any]:
     settings = load_settings()
     configure_logging(settings)
-    db = Database.from_settings(settings)
+    resources = Resources(settings)
     try:
-        report = await cleanup(db=db, aws=AwsClients(settings), settings=settings)
+        report = await cleanup(db=resources.db, aws=resources.aws, settings=settings)
     finally:
-        await db.dispose()
+        await resources.close()
     return asdict(report)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from app.aws import AwsClients
 from app.config import Settings
 from app.db import Database
+from app.resources import Resources
 
 
 @dataclass
@@ -17,7 +18,8 @@ class JobRuntime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobRuntime:
-        return cls(settings=settings, db=Database.from_settings(settings), aws=AwsClients(settings))
+        resources = Resources(settings)  # where every entry point gets its engine and clients
+        return cls(settings=settings, db=resources.db, aws=resources.aws)
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -299,7 +299,7 @@ async def test_a_second_post_after_ready_cannot_change_the_file(
     # What the S3 event for that POST leads to: a verification, which changes nothing.
     verdict = await verify_upload(
         db=database,
-        aws=client._transport.app.state.aws,  # type: ignore[attr-defined]
+        aws=client._transport.app.state.resources.aws,  # type: ignore[attr-defined]
         settings=settings,
         user_id=uuid.UUID(me["id"]),
         file_id=uuid.UUID(upload["file_id"]),

@@ -65,9 +65,7 @@ class LambdaRunner:
 
     def close(self) -> None:
         def shutdown() -> None:
-            database = self.env.app.state.db
-            if database is not None:
-                self.env.loop.run_until_complete(database.dispose())
+            self.env.loop.run_until_complete(self.env.resources.close())
             self.env.loop.close()
 
         self._pool.submit(shutdown).result(timeout=60)

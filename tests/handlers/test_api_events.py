@@ -43,7 +43,7 @@ def test_http_api_v2_health(run_lambda: Callable[..., LambdaRunner]) -> None:
     assert response["headers"]["x-request-id"]
     # /health alone neither loads the domain routers nor makes an engine.
     assert handler.env.app.state.routers_pending
-    assert handler.env.app.state.db is None
+    assert not handler.env.resources.has_db
 
 
 def test_named_stage_is_stripped_for_routing_and_kept_as_root_path(

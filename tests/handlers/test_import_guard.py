@@ -31,7 +31,7 @@ import handlers.api as api
 loaded = sorted(m for m in sys.modules if m in {forbidden!r} or any(
     m.startswith(f + ".") for f in {forbidden!r}))
 env = api._environment
-after_init = {{"loaded": loaded, "engine": env is not None and env.app.state.db is not None}}
+after_init = {{"loaded": loaded, "engine": env is not None and env.resources.has_db}}
 
 class Context:
     function_name = "guard"; memory_limit_in_mb = 128; aws_request_id = "guard"

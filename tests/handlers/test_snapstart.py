@@ -58,7 +58,7 @@ def test_hooks_warm_the_request_and_connect_paths_then_restore_with_nothing_inhe
     # Everything a request needs is built: routes, mappers, the database's first connect.
     assert not app.state.routers_pending
     assert all(model.__mapper__.configured for model in (User, StoredFile, Job))
-    assert app.state.db.engine.dialect.server_version_info is not None
+    assert handler.env.resources.db.engine.dialect.server_version_info is not None
     tokens = list(set(IamAuthToken._live) - earlier)
     assert tokens
     assert all(token._token is not None for token in tokens)

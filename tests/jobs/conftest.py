@@ -19,6 +19,7 @@ from app.jobs.runtime import JobRuntime
 from app.jobs.worker import Worker
 from app.local.aws import LocalAws
 from app.main import create_app
+from app.resources import Resources
 from tests.conftest import auth_headers, make_settings
 
 
@@ -118,8 +119,7 @@ async def stack_factory(
             url, tmp_path / f"data-{uuid.uuid4().hex[:6]}", **{**values, **overrides}
         )
         runtime = JobRuntime.from_settings(settings)
-        app = create_app(settings)
-        app.state.db = runtime.db
+        app = create_app(settings, resources=Resources(settings, db=runtime.db))
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
         stack = JobsStack(runtime=runtime, client=client, queues=queues, headers={})
         stack.headers = await auth_headers(client)

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from app.db import Database
 from app.local.aws import LocalAws, free_port
 from app.main import create_app
 from tests.conftest import PASSWORD, ServerProcess, make_settings, server_env
@@ -83,7 +82,6 @@ async def committed_app(
         url = values.pop("database_url", None) or clone_database()
         settings = make_settings(url, tmp_path / f"data-{len(made)}", **values)
         app = create_app(settings)
-        app.state.db = Database.from_settings(settings)
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=30
         )
@@ -93,7 +91,7 @@ async def committed_app(
     yield make
     for app, client in made:
         await client.aclose()
-        await app.state.db.dispose()
+        await app.state.resources.close()
 
 
 def bearer_for(base_url: str) -> dict[str, str]:

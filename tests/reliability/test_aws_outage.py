@@ -27,6 +27,7 @@ from app.jobs.runtime import JobRuntime
 from app.jobs.worker import Worker
 from app.local.aws import free_port, provision, start_moto
 from app.main import create_app
+from app.resources import Resources
 from tests.conftest import assert_problem, auth_headers, make_settings
 from tests.files.conftest import post_to_s3, start_upload
 from tests.reliability.faults import FaultProxy
@@ -175,8 +176,7 @@ async def outage(
         log_level="CRITICAL",
     )
     runtime = JobRuntime.from_settings(settings)
-    app = create_app(settings)
-    app.state.db = runtime.db
+    app = create_app(settings, resources=Resources(settings, db=runtime.db))
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
     state = Outage(app, client, runtime, proxy, port, servers[-1])
     yield state
@@ -246,7 +246,7 @@ async def test_aws_outage_fails_fast_then_recovers_and_loses_no_job(outage: Outa
     response, _ = await complete(file_id)  # the half-open probe
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "ready"
-    assert outage.app.state.aws.breakers["s3"].state == "closed"
+    assert outage.app.state.resources.aws.breakers["s3"].state == "closed"
 
     # The worker's sweep sends what SQS never got; every job runs, once.
     stop = asyncio.Event()
@@ -265,4 +265,4 @@ async def test_aws_outage_fails_fast_then_recovers_and_loses_no_job(outage: Outa
     # The app's own SQS breaker closes on its next successful call.
     await asyncio.sleep(BREAKER_RESET_S)
     await submit()
-    assert outage.app.state.aws.breakers["sqs"].state == "closed"
+    assert outage.app.state.resources.aws.breakers["sqs"].state == "closed"

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-from app.db import Database
 from app.local.postgres import database_url, start_postgres
 from app.main import create_app
 from app.migrations import upgrade_head
@@ -51,12 +50,11 @@ async def outage_app(
         log_level="CRITICAL",
     )
     app = create_app(settings)
-    app.state.db = Database.from_settings(settings)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=30
     ) as client:
         yield app, client
-    await app.state.db.dispose()
+    await app.state.resources.close()
 
 
 async def timed(request: Any) -> tuple[httpx.Response, float]:
@@ -111,7 +109,7 @@ async def test_connections_cut_under_the_pool_are_replaced_without_errors(
     headers = await auth_headers(client)
     # Fill the pool with several idle connections.
     await asyncio.gather(*(client.get("/v1/jobs", headers=headers) for _ in range(4)))
-    assert app.state.db.engine.pool.checkedin() >= 1
+    assert app.state.resources.db.engine.pool.checkedin() >= 1
     killed = server.psql(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
         "WHERE application_name = 'trident-local' AND datname = 'trident';"

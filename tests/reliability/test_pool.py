@@ -50,7 +50,7 @@ async def test_exhausted_pool_answers_503_after_pool_timeout_then_recovers(
 ) -> None:
     app, client = pool_app
     headers = await auth_headers(client)
-    engine = app.state.db.engine
+    engine = app.state.resources.db.engine
     async with AsyncExitStack() as held:
         # Every connection the pool may hand out, checked out and kept busy.
         for _ in range(POOL + OVERFLOW):
@@ -78,7 +78,7 @@ async def test_request_timeout_shorter_than_pool_timeout_answers_504_and_frees_t
     app, client = await committed_app(
         db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=30, request_timeout_s=0.5
     )
-    engine = app.state.db.engine
+    engine = app.state.resources.db.engine
     body = {"email": "late@example.com", "password": "x" * 16}
     async with engine.connect():
         response, elapsed = await timed(client.post("/v1/auth/register", json=body))
@@ -127,7 +127,7 @@ async def test_bursts_beyond_the_pool_queue_for_connections_instead_of_failing(
             assert_problem(response, 503, "database-busy")
             assert response.headers["retry-after"]
     assert succeeded == len(results), [r.status_code for r, _ in results]
-    assert app.state.db.engine.pool.checkedout() == 0
+    assert app.state.resources.db.engine.pool.checkedout() == 0
 
 
 async def test_every_route_works_on_a_single_connection(
@@ -174,7 +174,7 @@ async def test_connections_cut_by_the_server_are_replaced_without_a_failed_reque
         db_pool_size=POOL, db_max_overflow=OVERFLOW, db_idle_ping_s=3600
     )
     headers = await auth_headers(client)
-    engine = app.state.db.engine
+    engine = app.state.resources.db.engine
 
     sleep_job = {"kind": "sleep"}
 
