@@ -22,7 +22,7 @@ from app.errors import (
     problems_as_problem_json,
 )
 from app.middleware import LimitsMiddleware, ProblemCORSMiddleware, RequestContextMiddleware
-from app.observability import configure_logging
+from app.observability import RequestMetrics, configure_logging, get_metrics
 from app.ops import metrics_router
 from app.ops import router as ops_router
 from app.resources import Resources
@@ -154,13 +154,17 @@ def create_app(
     *,
     defer_routers: bool = False,
     resources: Resources | None = None,
+    metrics: RequestMetrics | None = None,
 ) -> FastAPI:
     """The app. With ``defer_routers`` (Lambda) the caller wraps it in ``OnDemandRouters``.
-    ``resources``: the process's (default: the app's own, closed by its lifespan)."""
+    ``resources``: the process's (default: the app's own, closed by its lifespan);
+    ``metrics``: where requests are reported (default: Prometheus when METRICS_ENABLED)."""
     settings = settings or load_settings()
     configure_logging(settings)
     tokens = TokenIssuer(settings)  # fails fast on a missing or malformed key ring
     resources = resources or Resources(settings)
+    if metrics is None and settings.metrics_enabled:
+        metrics = get_metrics()
 
     app = FastAPI(
         title="Trident",
@@ -173,7 +177,9 @@ def create_app(
         generate_unique_id_function=operation_id,
         responses=COMMON_PROBLEMS,
         middleware=[
-            Middleware(RequestContextMiddleware, settings=settings, resources=resources),
+            Middleware(
+                RequestContextMiddleware, settings=settings, metrics=metrics, resources=resources
+            ),
             Middleware(
                 ProblemCORSMiddleware,
                 allow_origins=settings.cors_origins,

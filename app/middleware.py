@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.aws import Duty, performs
 from app.config import Settings
-from app.observability import access_logger, get_metrics, now, request_id_var
+from app.observability import RequestMetrics, access_logger, now, request_id_var
 from app.problems import PROBLEM_MEDIA_TYPE, encode_problem, problem_body
 
 if TYPE_CHECKING:
@@ -135,14 +135,18 @@ class RequestContextMiddleware:
     last-resort 500. Reads the raw header list once rather than building ``Headers``."""
 
     def __init__(
-        self, app: ASGIApp, settings: Settings, resources: Resources | None = None
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        metrics: RequestMetrics | None = None,
+        resources: Resources | None = None,
     ) -> None:
         self.app = app
-        self.resources = resources  # for the pool gauges, once it has a database
         self.hops = settings.trusted_proxy_hops
         self.csp = (b"content-security-policy", content_security_policy(settings).encode())
         self.docs_csp = (b"content-security-policy", DOCS_CSP.encode())
-        self.metrics = get_metrics() if settings.metrics_enabled else None
+        self.metrics = metrics
+        self.resources = resources  # for the pool gauges, once it has a database
 
     @performs(Duty.SERVE_HTTP)
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

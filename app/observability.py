@@ -1,4 +1,5 @@
-"""JSON logs with secrets scrubbed, request context, and Prometheus metrics for containers."""
+"""JSON logs with secrets scrubbed, request context, and request metrics: Prometheus on
+containers, CloudWatch EMF on Lambda, both fed by the request middleware."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import re
 import sys
 import time
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Metrics as PowertoolsMetrics
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from app.config import Settings
@@ -101,8 +103,37 @@ def configure_logging(settings: Settings) -> None:
 access_logger = logging.getLogger("app.access")
 
 
+class RequestMetrics(Protocol):
+    """Where the request middleware reports each request it served."""
+
+    def observe(self, *, method: str, route: str, status: int, seconds: float) -> None: ...
+
+    def observe_pool(self, engine: AsyncEngine) -> None: ...
+
+
+class EmfMetrics:
+    """Lambda's sink: CloudWatch EMF through Powertools, one blob per invocation with the
+    route as its dimension (Powertools' ``log_metrics`` around the handler writes it)."""
+
+    def __init__(self, metrics: PowertoolsMetrics) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        self.metrics = metrics
+        self.count, self.milliseconds = MetricUnit.Count, MetricUnit.Milliseconds
+
+    def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
+        self.metrics.add_dimension(name="route", value=route)
+        self.metrics.add_metric(name="requests", unit=self.count, value=1)
+        self.metrics.add_metric(name="errors", unit=self.count, value=int(status >= 500))
+        self.metrics.add_metric(name="latency", unit=self.milliseconds, value=seconds * 1000)
+
+    def observe_pool(self, engine: AsyncEngine) -> None:
+        """Nothing: a Lambda environment's pool is one connection, serving one request."""
+
+
 class Metrics:
-    """Prometheus metrics; multiprocess-safe when PROMETHEUS_MULTIPROC_DIR is set (Gunicorn)."""
+    """Containers' sink: Prometheus; multiprocess-safe when PROMETHEUS_MULTIPROC_DIR is set
+    (Gunicorn)."""
 
     def __init__(self) -> None:
         import prometheus_client as prom  # containers only: Lambda never pays this import

@@ -20,22 +20,20 @@ import logging
 import os
 import random
 import sys
-import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-from aws_lambda_powertools.metrics import MetricUnit
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 from mangum.handlers import ALB, APIGateway, HTTPGateway
 from mangum.types import Scope
-from starlette.types import Message, Receive, Send
+from starlette.types import Message
 
 from app.config import Settings, SettingsError
-from app.observability import JsonFormatter, request_id_var, scrub
+from app.observability import EmfMetrics, JsonFormatter, request_id_var, scrub
 from app.resources import Resources
 from handlers import lambda_settings
 
@@ -179,24 +177,8 @@ def correlation_id(event: dict[str, Any]) -> str | None:
     return trace if isinstance(trace, str) else None
 
 
-class RouteRecorder:
-    """Outermost ASGI layer: which route served the request (a template, for metrics)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.route = "<unmatched>"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.route = "<unmatched>"
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            route = scope.get("route")
-            self.route = getattr(route, "path", None) or "<unmatched>"
-
-
 async def _asgi_get(app: Any, path: str, *, authorization: bytes | None = None) -> int:
-    """One in-process GET (SnapStart warm-up): no event, no metrics, no access log."""
+    """One in-process GET (SnapStart warm-up): no event, no access log."""
     status = 0
 
     async def receive() -> Message:
@@ -263,16 +245,18 @@ class Environment:
         self.settings = settings
         self.main = _import_app_main()
         self.resources = Resources(settings)
-        self.app: FastAPI = self.main.create_app(
-            settings, defer_routers=True, resources=self.resources
-        )
-        self.logger = _configure_logging(settings)
         self.metrics = Metrics(
             namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE),
-            service=self.logger.service,
+            service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
         )
-        self.recorder = RouteRecorder(self.main.OnDemandRouters(self.app))
-        self.adapter = make_adapter(self.recorder)
+        self.app: FastAPI = self.main.create_app(
+            settings,
+            defer_routers=True,
+            resources=self.resources,
+            metrics=EmfMetrics(self.metrics),
+        )
+        self.logger = _configure_logging(settings)
+        self.adapter = make_adapter(self.main.OnDemandRouters(self.app))
         self.tracer: Tracer | None = None
         handle: LambdaHandler = self.logger.inject_lambda_context(clear_state=True)(self._serve)
         handle = self.metrics.log_metrics(capture_cold_start_metric=True)(handle)
@@ -287,15 +271,7 @@ class Environment:
 
     def _serve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.logger.set_correlation_id(correlation_id(event))
-        started = time.perf_counter()
-        response = self.adapter(event, context)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        status = int(response.get("statusCode", 500))
-        self.metrics.add_dimension(name="route", value=self.recorder.route)
-        self.metrics.add_metric(name="requests", unit=MetricUnit.Count, value=1)
-        self.metrics.add_metric(name="errors", unit=MetricUnit.Count, value=int(status >= 500))
-        self.metrics.add_metric(name="latency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
-        return response
+        return self.adapter(event, context)
 
     # SnapStart: the snapshot is taken after init, restored into many environments.
 
@@ -318,10 +294,12 @@ class Environment:
         access.disabled = True
         try:
             status = self.loop.run_until_complete(_asgi_get(self.app, "/health"))
+            self.metrics.clear_metrics()  # warming requests are not traffic
             # A token that fails verification: the whole auth path, no database.
             refused = self.loop.run_until_complete(
                 _asgi_get(self.app, "/v1/users/me", authorization=b"Bearer warm.up.token")
             )
+            self.metrics.clear_metrics()
             connected = self.loop.run_until_complete(self._warm_connect_path())
         finally:
             access.disabled = False
