@@ -169,19 +169,14 @@ def _is_connection_error(exc: Exception) -> bool:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     # asyncpg raises plain OSError (connection refused, socket gone) before SQLAlchemy wraps it.
     app.add_exception_handler(OSError, _database_error)
-
-
-def install_database_error_handlers(app: FastAPI) -> None:
-    """Installed with the routers that reach the database (app.main.include_routers), so an
-    app that has not loaded them yet has not imported SQLAlchemy either."""
-    from sqlalchemy.exc import DBAPIError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
     app.add_exception_handler(PoolTimeout, _pool_timeout)
     app.add_exception_handler(DBAPIError, _database_error)
 

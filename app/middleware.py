@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -364,3 +365,29 @@ class ProblemCORSMiddleware(CORSMiddleware):
             media_type=PROBLEM_MEDIA_TYPE,
             headers={"vary": "Origin"},
         )
+
+
+def middleware_stack(
+    settings: Settings, *, metrics: RequestMetrics | None, resources: Resources | None
+) -> list[Middleware]:
+    """The layers every app of ours runs behind, outermost first (the full app, and the
+    /health app Lambda answers with before it builds the full one)."""
+    return [
+        Middleware(
+            RequestContextMiddleware, settings=settings, metrics=metrics, resources=resources
+        ),
+        Middleware(
+            ProblemCORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=settings.cors_allow_credentials,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+            max_age=600,
+        ),
+        Middleware(
+            LimitsMiddleware,
+            max_body_bytes=settings.max_body_bytes,
+            timeout_s=settings.request_timeout_s,
+        ),
+    ]

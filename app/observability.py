@@ -73,6 +73,7 @@ _CREDENTIAL_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
 
 
 def configure_logging(settings: Settings) -> None:
+    """Our JSON lines on stderr (containers, workers, the jobs and migration Lambdas)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -80,7 +81,6 @@ def configure_logging(settings: Settings) -> None:
         if isinstance(existing.formatter, JsonFormatter):
             root.removeHandler(existing)
     root.addHandler(handler)
-    root.setLevel(settings.log_level)
     from app.config import Target
 
     if settings.target is not Target.LAMBDA:
@@ -89,6 +89,13 @@ def configure_logging(settings: Settings) -> None:
         # keeps them: Powertools' records print the location.
         logging._srcfile = None
         logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    set_levels(settings)
+
+
+def set_levels(settings: Settings) -> None:
+    """Levels for every entry point, whoever formats the lines."""
+    root = logging.getLogger()
+    root.setLevel(settings.log_level)
     # Uvicorn's own access log would duplicate ours (and log raw query strings).
     logging.getLogger("uvicorn.access").disabled = True
     # LOG_LEVEL=DEBUG is for our code: at DEBUG botocore logs every signed request, with its

@@ -41,9 +41,26 @@ def test_http_api_v2_health(run_lambda: Callable[..., LambdaRunner]) -> None:
     assert json_body(response) == {"status": "ok"}
     assert response["headers"]["content-type"] == "application/json"
     assert response["headers"]["x-request-id"]
-    # /health alone neither loads the domain routers nor makes an engine.
-    assert handler.env.app.state.routers_pending
+    # /health alone neither builds the full app (domain routers) nor makes an engine.
+    assert handler.env.app.full is None
     assert not handler.env.resources.has_db
+
+
+def test_health_answers_alike_before_and_after_the_full_app(
+    run_lambda: Callable[..., LambdaRunner],
+) -> None:
+    handler = run_lambda()
+    before = handler(load_event("apigw_http_v2"))
+    # Only GET /health is answered without the full app: the rest is the full app's to decide.
+    assert handler(v2("POST", "/health"))["statusCode"] == 405
+    assert handler.env.app.full is not None
+    after = handler(load_event("apigw_http_v2"))
+
+    def without_request_id(response: dict[str, Any]) -> dict[str, Any]:
+        headers = {k: v for k, v in response["headers"].items() if k != "x-request-id"}
+        return {**response, "headers": headers}
+
+    assert without_request_id(before) == without_request_id(after)
 
 
 def test_named_stage_is_stripped_for_routing_and_kept_as_root_path(
@@ -115,20 +132,14 @@ def test_register_login_and_read_through_the_handler(
     me = handler(v2("GET", "/v1/users/me", authorization=f"Bearer {token}"))
     assert me["statusCode"] == 200, me
     assert json_body(me)["email"] == email
-    # Only the router group these paths belong to was loaded.
-    assert handler.env.app.state.routers_pending == {"jobs", "files", "web"}
     # Query strings reach the app: an invalid limit is refused by validation.
     listing = v2("GET", "/v1/jobs", authorization=f"Bearer {token}")
     listing["rawQueryString"] = "limit=0"
     assert handler(listing)["statusCode"] == 422
     listing["rawQueryString"] = "limit=1"
     assert json_body(handler(listing)) == {"items": [], "next_cursor": None}
-    assert handler.env.app.state.routers_pending == {"files", "web"}
-    # A path no single group owns brings in every group before it is answered: the 404 is
-    # decided with every route present.
     missing = handler(v2("GET", "/v1/nothing-here", authorization=f"Bearer {token}"))
     assert missing["statusCode"] == 404
-    assert not handler.env.app.state.routers_pending
     page = handler(v2("GET", "/"))
     assert page["statusCode"] == 200
 

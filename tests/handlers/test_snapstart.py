@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app.auth.models import User
+from app.auth.tokens import TokenIssuer
 from app.db import IamAuthToken
 from app.files.models import StoredFile
 from app.jobs.models import Job
@@ -50,15 +51,15 @@ def test_hooks_warm_the_request_and_connect_paths_then_restore_with_nothing_inhe
     earlier = set(IamAuthToken._live)
     handler = run_lambda(db_iam_auth=True)
     assert [len(snapstart_hooks["before"]), len(snapstart_hooks["after"])] == [1, 1]
-    app = handler.env.app
-    database = str(make_url(handler.env.settings.require_database_url()).database)
-    assert app.state.routers_pending
+    env = handler.env
+    database = str(make_url(env.settings.require_database_url()).database)
+    assert env.app.full is None
 
     handler.run(snapstart_hooks["before"][0])
     # Everything a request needs is built: routes, mappers, the database's first connect.
-    assert not app.state.routers_pending
+    assert env.app.full is not None
     assert all(model.__mapper__.configured for model in (User, StoredFile, Job))
-    assert handler.env.resources.db.engine.dialect.server_version_info is not None
+    assert env.resources.db.engine.dialect.server_version_info is not None
     tokens = list(set(IamAuthToken._live) - earlier)
     assert tokens
     assert all(token._token is not None for token in tokens)
@@ -78,6 +79,6 @@ def test_hooks_warm_the_request_and_connect_paths_then_restore_with_nothing_inhe
     assert backends(pg_server, database), "the first request after restore connected anew"
     assert all(token._token is not None for token in tokens)
     user_id = json_body(created)["id"]
-    token = handler.env.app.state.tokens.issue_access(uuid.UUID(user_id))
+    token = TokenIssuer(env.settings).issue_access(uuid.UUID(user_id))
     me = handler(v2("GET", "/v1/users/me", authorization=f"Bearer {token}"))
     assert (me["statusCode"], json_body(me)["email"]) == (200, email)
