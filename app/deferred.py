@@ -1,9 +1,12 @@
-"""The app with everything but /health built on first use, for Lambda's cold starts.
+"""Lambda's app: each request served by the smallest app that answers it as the full app
+would, each built on first use, so a cold start pays only for what its first request needs.
 
-``GET /health`` is answered by a Starlette app holding only that route, behind the same
-middleware as the full app: no FastAPI, SQLAlchemy or domain code is imported for it. The
-first other request builds the full app (``app.main.build_app``, every router included at
-construction), which then serves everything, /health included.
+* ``GET /health``: a Starlette app with that route alone, behind the same middleware as the
+  full app (no FastAPI, SQLAlchemy or domain code is imported for it);
+* a path only one router group serves (``GROUP_OF_PREFIX``): an app with that group alone
+  (``app.main.build_app(groups=...)``, routers included at construction);
+* anything else: the full app, which from then on serves every request, so a 404 or 405 is
+  only decided with every route present.
 """
 
 from __future__ import annotations
@@ -44,27 +47,49 @@ def route_path(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-class HealthFirst:
-    """ASGI: ``GET /health`` to ``light`` until the full app exists; anything else builds it
-    (once, in place: a Lambda environment serves one request at a time) and goes to it."""
+# Path prefixes only one router group of app.main.ROUTER_GROUPS serves
+# (tests/handlers/test_deferred.py holds the two together).
+GROUP_OF_PREFIX = (
+    ("/v1/auth/", "auth"),
+    ("/v1/users/", "auth"),
+    ("/v1/jobs", "jobs"),
+    ("/v1/files", "files"),
+)
 
-    def __init__(self, light: ASGIApp, build: Callable[[], ASGIApp]) -> None:
+
+def group_of(path: str) -> str | None:
+    return next((group for prefix, group in GROUP_OF_PREFIX if path.startswith(prefix)), None)
+
+
+class Deferred:
+    """ASGI: dispatches to ``light`` (GET /health), to an app made by ``build(group)`` for a
+    path of one group, or to the full app (``build(None)``). Apps are built in place, on the
+    request that needs them: a Lambda environment serves one request at a time."""
+
+    def __init__(self, light: ASGIApp, build: Callable[[str | None], ASGIApp]) -> None:
         self.light = light
         self._build = build
         self.full: ASGIApp | None = None
+        self.groups: dict[str, ASGIApp] = {}  # one-group apps, used until the full app exists
 
     def build(self) -> ASGIApp:
+        """The full app, built now if it was not yet."""
         if self.full is None:
-            self.full = self._build()
+            self.full = self._build(None)
         return self.full
 
+    def app_for(self, scope: Scope) -> ASGIApp:
+        if self.full is not None or scope["type"] != "http":
+            return self.build()
+        path = route_path(scope)
+        if path == HEALTH_PATH and scope["method"] == "GET":
+            return self.light
+        group = group_of(path)
+        if group is None:
+            return self.build()
+        if group not in self.groups:
+            self.groups[group] = self._build(group)
+        return self.groups[group]
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            self.full is None
-            and scope["type"] == "http"
-            and scope["method"] == "GET"
-            and route_path(scope) == HEALTH_PATH
-        ):
-            await self.light(scope, receive, send)
-        else:
-            await self.build()(scope, receive, send)
+        await self.app_for(scope)(scope, receive, send)

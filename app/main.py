@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.passwords import Passwords
-from app.auth.router import auth_router, users_router
 from app.auth.tokens import TokenIssuer
 from app.config import Settings, Target, load_settings
-from app.domains import compose
 from app.errors import install_error_handlers, problem_responses, problems_as_problem_json
-from app.files.router import router as files_router
-from app.jobs.router import router as jobs_router
 from app.middleware import middleware_stack
 from app.observability import RequestMetrics, configure_logging, get_metrics
 from app.ops import metrics_router
 from app.ops import router as ops_router
 from app.resources import Resources
-from app.web import router as web_router
 
 API_VERSION = "0.1.0"
 # Any operation can meet these, whatever its own logic does: 400 for a malformed
@@ -53,6 +48,43 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await resources.close()
 
 
+def _auth() -> Sequence[APIRouter]:
+    from app.auth.router import auth_router, users_router
+
+    return auth_router, users_router
+
+
+def _jobs() -> Sequence[APIRouter]:
+    from app.domains import compose
+    from app.jobs.router import router
+
+    compose()  # the kinds a submission may name
+    return (router,)
+
+
+def _files() -> Sequence[APIRouter]:
+    from app.files.router import router
+
+    return (router,)
+
+
+def _web() -> Sequence[APIRouter]:
+    from app.web import router
+
+    return (router,)  # the upload page at /
+
+
+# The domain routers in groups, in document order, each imported only when included (Lambda
+# builds an app with one group for the paths only that group serves: app.deferred).
+ROUTER_GROUPS: dict[str, Callable[[], Sequence[APIRouter]]] = {
+    "auth": _auth,
+    "jobs": _jobs,
+    "files": _files,
+    "web": _web,
+}
+NO_DATABASE = frozenset({"web"})  # static files only
+
+
 def create_app(settings: Settings | None = None, *, resources: Resources | None = None) -> FastAPI:
     """The process's app, logging configured: what a container's server serves."""
     settings = settings or load_settings()
@@ -65,15 +97,15 @@ def build_app(
     *,
     resources: Resources | None = None,
     metrics: RequestMetrics | None = None,
+    groups: Collection[str] | None = None,
 ) -> FastAPI:
-    """The app with every router. ``resources``: the process's (default: the app's own, closed
-    by its lifespan); ``metrics``: where requests are reported (default: Prometheus when
-    METRICS_ENABLED)."""
+    """The app, its routers included at construction: every group, or only ``groups``.
+    ``resources``: the process's (default: the app's own, closed by its lifespan);
+    ``metrics``: where requests are reported (default: Prometheus when METRICS_ENABLED)."""
     tokens = TokenIssuer(settings)  # fails fast on a missing or malformed key ring
     if metrics is None and settings.metrics_enabled:
         metrics = get_metrics()
     resources = resources or Resources(settings)
-    compose()  # the job kinds a submission may name
 
     app = FastAPI(
         title="Trident",
@@ -96,9 +128,11 @@ def build_app(
     app.include_router(ops_router)
     if settings.metrics_enabled:
         app.include_router(metrics_router)
-    for router in (auth_router, users_router, jobs_router, files_router):
-        app.include_router(router, responses=DATABASE_PROBLEMS)
-    app.include_router(web_router)  # the upload page at /
+    for name, routers in ROUTER_GROUPS.items():
+        if groups is None or name in groups:
+            for router in routers():
+                responses = None if name in NO_DATABASE else DATABASE_PROBLEMS
+                app.include_router(router, responses=responses)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

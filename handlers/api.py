@@ -2,10 +2,11 @@
 
 One ``Environment`` per execution environment, made in the init phase (Lambda imports this
 module before the first invoke): settings, logging, metrics, the process's ``Resources``, and
-the app as ``app.deferred.HealthFirst``: /health is answered without the full app, which the
-first other request builds. Mangum runs with lifespan off (it would otherwise enter the ASGI
-lifespan around every invocation) and drives each request with ``run_until_complete`` on the
-loop set here, where the engine's one connection lives on between invocations.
+the app as ``app.deferred.Deferred``: /health is answered without FastAPI, and each app a
+request needs (one router group's, or the full app) is built by the first request for it.
+Mangum runs with lifespan off (it would otherwise enter the ASGI lifespan around every
+invocation) and drives each request with ``run_until_complete`` on the loop set here, where
+the engine's one connection lives on between invocations.
 
 Works for API Gateway HTTP APIs (payload 2.0 and 1.0), REST APIs and ALB target groups, with
 or without a stage in the path (``handlers.events``).
@@ -26,7 +27,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from mangum import Mangum
 
 from app.config import Settings, SettingsError, signing_keys
-from app.deferred import HealthFirst, health_app
+from app.deferred import Deferred, health_app
 from app.observability import EmfMetrics, request_id_var, scrub, set_levels
 from app.resources import Resources
 from handlers import lambda_settings, snapstart
@@ -97,7 +98,7 @@ class Environment:
         self.resources = Resources(settings)
         emf = EmfMetrics(self.metrics)
         light = health_app(settings, metrics=emf, resources=self.resources)
-        self.app = HealthFirst(light, lambda: self._build_app(emf))
+        self.app = Deferred(light, lambda group: self._build_app(emf, group))
         self.adapter = make_adapter(self.app)
         self.tracer: Tracer | None = None
         handle = self.logger.inject_lambda_context(clear_state=True)(self._serve)
@@ -111,10 +112,11 @@ class Environment:
         self.handle: Callable[[dict[str, Any], Any], dict[str, Any]] = handle
         snapstart.register(self)
 
-    def _build_app(self, metrics: EmfMetrics) -> FastAPI:
+    def _build_app(self, metrics: EmfMetrics, group: str | None) -> FastAPI:
         from app.main import build_app
 
-        return build_app(self.settings, resources=self.resources, metrics=metrics)
+        groups = None if group is None else (group,)
+        return build_app(self.settings, resources=self.resources, metrics=metrics, groups=groups)
 
     def _serve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.logger.set_correlation_id(correlation_id(event))

@@ -40,8 +40,9 @@ def one_cookie_header(headers: list[Any], event: dict[str, Any]) -> list[Any]:
 
 
 class EventQuirks:
-    """Pure ASGI, between Mangum and the app: routes on the path without the stage, kept in
-    ``root_path`` so URLs the app builds (Location, problem instances) carry it."""
+    """Pure ASGI, between Mangum and the app: the app routes on the path without the stage,
+    which ``root_path`` keeps so URLs it builds (Location, problem instances) carry it; cookies
+    arrive in one header."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

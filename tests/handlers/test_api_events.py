@@ -132,14 +132,20 @@ def test_register_login_and_read_through_the_handler(
     me = handler(v2("GET", "/v1/users/me", authorization=f"Bearer {token}"))
     assert me["statusCode"] == 200, me
     assert json_body(me)["email"] == email
+    # Only the app of the router group these paths belong to was built.
+    assert (set(handler.env.app.groups), handler.env.app.full) == ({"auth"}, None)
     # Query strings reach the app: an invalid limit is refused by validation.
     listing = v2("GET", "/v1/jobs", authorization=f"Bearer {token}")
     listing["rawQueryString"] = "limit=0"
     assert handler(listing)["statusCode"] == 422
     listing["rawQueryString"] = "limit=1"
     assert json_body(handler(listing)) == {"items": [], "next_cursor": None}
+    assert (set(handler.env.app.groups), handler.env.app.full) == ({"auth", "jobs"}, None)
+    # A path no single group owns is answered by the full app: the 404 is decided with every
+    # route present.
     missing = handler(v2("GET", "/v1/nothing-here", authorization=f"Bearer {token}"))
     assert missing["statusCode"] == 404
+    assert handler.env.app.full is not None
     page = handler(v2("GET", "/"))
     assert page["statusCode"] == 200
 
