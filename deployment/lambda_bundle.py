@@ -129,7 +129,7 @@ def locked_requirements(spec: Spec, *, own_boto3: bool = False, repo: Path = REP
     }
     if own_boto3:
         containers = read_lock(repo / CONTAINERS_LOCK)
-        pins |= set(requirements_for(containers, roots=("boto3",), own_boto3=True))
+        pins |= set(requirements_for(containers, roots=("boto3",)))
     return sorted(pins)
 
 

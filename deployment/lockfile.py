@@ -9,9 +9,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 LOCK = REPO / "requirements.lock"
-PYPROJECT_ROOT = "trident (pyproject.toml)"
-# The Lambda Python runtime ships these (boto3 and everything it pulls in).
-RUNTIME_PROVIDED = frozenset({"boto3"})
 
 
 @dataclass(frozen=True)
@@ -45,30 +42,18 @@ def read_lock(path: Path = LOCK) -> dict[str, Locked]:
         if via.startswith("via "):
             via = via[4:]
         if via and via != "via":
-            parents[current].add(via if via == PYPROJECT_ROOT else normalize(via))
+            parents[current].add(normalize(via))
     return {name: Locked(pins[name], frozenset(parents[name])) for name in pins}
 
 
-def requirements_for(
-    lock: Mapping[str, Locked],
-    *,
-    drop: Iterable[str] = (),
-    own_boto3: bool = False,
-    roots: Iterable[str] | None = None,
-) -> list[str]:
-    """Pins reachable from ``roots`` (default: our top-level requirements) once ``drop`` is
-    cut off."""
-    dropped = {normalize(name) for name in drop}
-    if not own_boto3:
-        dropped |= RUNTIME_PROVIDED
-    if roots is None:
-        roots = (name for name, pin in lock.items() if PYPROJECT_ROOT in pin.parents)
-    needed = {normalize(name) for name in roots} - dropped
+def requirements_for(lock: Mapping[str, Locked], *, roots: Iterable[str]) -> list[str]:
+    """The pins of ``roots`` and of everything they need, by the lock's ``# via`` graph."""
+    needed = {normalize(name) for name in roots}
     grew = True
     while grew:
         grew = False
         for name, pin in lock.items():
-            if name not in needed and name not in dropped and pin.parents & needed:
+            if name not in needed and pin.parents & needed:
                 needed.add(name)
                 grew = True
     return [f"{name}=={lock[name].version}" for name in sorted(needed)]

@@ -93,6 +93,17 @@ class Assembly:
             if resource["Type"] == kind
         }
 
+    def user_data(self) -> str:
+        """The EC2 user data as text, with CloudFormation references shown as ``<ref>``."""
+        (template,) = self.resources("Ec2", "AWS::EC2::LaunchTemplate").values()
+        parts = template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
+        if isinstance(parts, str):
+            return parts
+        delimiter: str
+        items: list[Any]
+        delimiter, items = parts["Fn::Join"]
+        return delimiter.join(item if isinstance(item, str) else "<ref>" for item in items)
+
     def validation_report(self) -> dict[str, Any]:
         path = self.outdir / "validation-report.json"
         if not path.exists():

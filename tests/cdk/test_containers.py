@@ -13,18 +13,6 @@ from tests.cdk.conftest import Assembly
 CONTAINER_STACKS = ("Fargate", "Ec2")
 
 
-def _user_data(assembly: Assembly) -> str:
-    """The EC2 user data as text, with CloudFormation references shown as ``<ref>``."""
-    (template,) = assembly.resources("Ec2", "AWS::EC2::LaunchTemplate").values()
-    parts = template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
-    if isinstance(parts, str):
-        return parts
-    delimiter: str
-    items: list[Any]
-    delimiter, items = parts["Fn::Join"]
-    return delimiter.join(item if isinstance(item, str) else "<ref>" for item in items)
-
-
 def test_fargate_runs_a_web_and_a_worker_service(assembly: Assembly) -> None:
     services = assembly.resources("Fargate", "AWS::ECS::Service").values()
     assert len(services) == 2
@@ -148,7 +136,7 @@ def test_ec2_group_replaces_instances_that_signal_health(assembly: Assembly) -> 
 
 
 def test_ec2_boot_installs_the_locked_app_and_starts_systemd_units(assembly: Assembly) -> None:
-    script = _user_data(assembly)
+    script = assembly.user_data()
     assert "@@" not in script
     assert "dnf install -y -q python3.12" in script
     assert "--only-binary=:all: -r /opt/trident/src/requirements.lock" in script
@@ -249,14 +237,14 @@ def test_context_resizes_ec2(variant: Assembly) -> None:
         "AWS::EC2::LaunchTemplate",
         {"LaunchTemplateData": Match.object_like({"InstanceType": "c6i.xlarge"})},
     )
-    assert "WEB_CONCURRENCY=4" in _user_data(variant)
+    assert "WEB_CONCURRENCY=4" in variant.user_data()
 
 
 def test_ec2_web_stop_timeout_follows_the_graceful_timeout(
     assembly: Assembly, variant: Assembly
 ) -> None:
-    assert "TimeoutStopSec=45" in _user_data(assembly)  # default graceful_timeout_s 30
-    variant_script = _user_data(variant)
+    assert "TimeoutStopSec=45" in assembly.user_data()  # default graceful_timeout_s 30
+    variant_script = variant.user_data()
     assert "GRACEFUL_TIMEOUT=50" in variant_script
     assert "TimeoutStopSec=65" in variant_script
 

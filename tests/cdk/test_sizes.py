@@ -15,7 +15,6 @@ from app.config import Settings, Target
 from deployment.settings import DeploySettings
 from deployment.sizes import ROLES, sized_env
 from tests.cdk.conftest import VARIANT_CONTEXT, Assembly
-from tests.cdk.test_containers import _user_data
 
 # What CloudFormation fills in at deploy time, and the secrets each target fetches its way.
 STUBS = {
@@ -78,7 +77,7 @@ def fargate_environments(assembly: Assembly) -> dict[str, dict[str, str]]:
 
 
 def ec2_environments(assembly: Assembly) -> dict[str, dict[str, str]]:
-    script = _user_data(assembly)
+    script = assembly.user_data()
 
     def env_file(name: str) -> dict[str, str]:
         match = re.search(rf"cat > /etc/trident/{name}\.env <<'ENV'\n(.*?)\nENV\n", script, re.S)
