@@ -3,9 +3,12 @@ full app would, because no other group has a route there."""
 
 from __future__ import annotations
 
-from fastapi.routing import APIRoute
+import gc
 
-from app.deferred import GROUP_OF_PREFIX, group_of
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.deferred import GROUP_OF_PREFIX, Deferred, group_of
 from app.main import ROUTER_GROUPS
 
 
@@ -21,3 +24,31 @@ def test_a_prefix_is_served_by_its_group_alone() -> None:
                 assert group_of(route.path) in (group, None), (group, route.path)
                 seen += group_of(route.path) == group
     assert seen >= len(GROUP_OF_PREFIX)
+
+
+async def _nothing(scope: Scope, receive: Receive, send: Send) -> None:
+    return None
+
+
+def test_apps_are_built_once_with_the_collector_paused_then_their_objects_set_aside() -> None:
+    collecting: list[tuple[str | None, bool]] = []
+
+    def build(group: str | None) -> ASGIApp:
+        collecting.append((group, gc.isenabled()))
+        return _nothing
+
+    deferred = Deferred(_nothing, build)
+    assert gc.isenabled()
+    try:
+        assert deferred.build() is deferred.build()
+        assert collecting == [(None, False)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0  # what the build made is not scanned again
+        gc.disable()  # whoever turned it off keeps it off
+        one_group = Deferred(_nothing, build)
+        one_group.app_for({"type": "http", "method": "GET", "path": "/v1/jobs", "root_path": ""})
+        assert collecting[-1] == ("jobs", False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
