@@ -232,8 +232,8 @@ class AwsClients:
         if service not in self.breakers:
             self.breakers[service] = CircuitBreaker(
                 service.upper(),
-                failures=self.settings.aws_breaker_failures,
-                reset_s=self.settings.aws_breaker_reset_s,
+                failures=self.settings.aws.breaker_failures,
+                reset_s=self.settings.aws.breaker_reset_s,
             )
         return self.breakers[service]
 
@@ -242,40 +242,40 @@ class AwsClients:
         from botocore.config import Config
 
         config = Config(
-            region_name=self.settings.aws_region,
-            connect_timeout=self.settings.aws_connect_timeout_s,
+            region_name=self.settings.aws.region,
+            connect_timeout=self.settings.aws.connect_timeout_s,
             read_timeout=read_timeout,
-            retries={"mode": "standard", "max_attempts": self.settings.aws_max_attempts},
+            retries={"mode": "standard", "max_attempts": self.settings.aws.max_attempts},
             signature_version="s3v4" if service == "s3" else None,
             # Real S3: the regional virtual-hosted endpoint (https://<bucket>.s3.<region>...),
             # the origin the upload page's CSP allows, with no redirect for a new bucket.
             s3=(
                 {"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}
-                if service == "s3" and not self.settings.aws_endpoint_url
+                if service == "s3" and not self.settings.aws.endpoint_url
                 else None
             ),
             max_pool_connections=32,
         )
         session = boto3.session.Session()
         client = session.client(
-            service, endpoint_url=self.settings.aws_endpoint_url or None, config=config
+            service, endpoint_url=self.settings.aws.endpoint_url or None, config=config
         )
         self.breaker(service).attach(client)
         return client
 
     @cached_property
     def s3(self) -> Any:
-        return self._client("s3", read_timeout=self.settings.aws_read_timeout_s)
+        return self._client("s3", read_timeout=self.settings.aws.read_timeout_s)
 
     @cached_property
     def sqs(self) -> Any:
         # Short read timeout: a hung SendMessage must not outlast the request that sent it.
-        return self._client("sqs", read_timeout=self.settings.aws_read_timeout_s)
+        return self._client("sqs", read_timeout=self.settings.aws.read_timeout_s)
 
     @cached_property
     def sqs_poll(self) -> Any:
         """For ReceiveMessage only (long polls); shares the SQS breaker."""
-        return self._client("sqs", read_timeout=LONG_POLL_S + self.settings.aws_read_timeout_s)
+        return self._client("sqs", read_timeout=LONG_POLL_S + self.settings.aws.read_timeout_s)
 
 
 async def call(function: Callable[..., T], /, **kwargs: Any) -> T:

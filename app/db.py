@@ -80,14 +80,14 @@ class IamAuthToken:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IamAuthToken:
-        url = make_url(settings.require_database_url())
+        url = make_url(settings.db.require_url())
         # A Unix socket (local runs only, e.g. the cold-start benchmark) has no host name to
         # sign for; the token is still signed, so the work is paid as on AWS.
         host = url.host or ("localhost" if url.query.get("host") else None)
         if not host or not url.username:
             raise SettingsError("DB_IAM_AUTH needs a database host and user to sign a token for")
         port = url.port or int(str(url.query.get("port") or 5432))
-        return cls(host=host, port=port, user=url.username, region=settings.aws_region)
+        return cls(host=host, port=port, user=url.username, region=settings.aws.region)
 
     def _fresh(self) -> bool:
         return self._token is not None and self._clock() - self._signed_at < IAM_TOKEN_REFRESH_S
@@ -144,14 +144,14 @@ def connect_args(settings: Settings, *, statement_timeout: bool = True) -> dict[
     (``upgrade_head(role_statement_timeout_ms=...)``): no round trip, no pinning.
     """
     args: dict[str, Any] = {
-        "timeout": settings.db_connect_timeout_s,
-        "ssl": settings.db_sslmode,
-        "statement_cache_size": settings.db_statement_cache_size,
+        "timeout": settings.db.connect_timeout_s,
+        "ssl": settings.db.sslmode,
+        "statement_cache_size": settings.db.statement_cache_size,
     }
-    if settings.db_iam_auth:
+    if settings.db.iam_auth:
         args["password"] = IamAuthToken.from_settings(settings)
         return args
-    timeout_ms = settings.db_statement_timeout_ms if statement_timeout else 0
+    timeout_ms = settings.db.statement_timeout_ms if statement_timeout else 0
     args["server_settings"] = {
         "application_name": f"trident-{settings.target}",
         # 0 for migrations: the role's default (set by the deploy) must not cut them short.
@@ -162,16 +162,16 @@ def connect_args(settings: Settings, *, statement_timeout: bool = True) -> dict[
 
 def create_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
-        async_url(settings.require_database_url()),
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout_s,
-        pool_recycle=settings.db_pool_recycle_s,
+        async_url(settings.db.require_url()),
+        pool_size=settings.db.pool_size,
+        max_overflow=settings.db.max_overflow,
+        pool_timeout=settings.db.pool_timeout_s,
+        pool_recycle=settings.db.pool_recycle_s,
         # Bound parameters can carry secrets; never let them reach a log line or a traceback.
         hide_parameters=True,
         connect_args=connect_args(settings),
     )
-    check_liveness_at_checkout(engine, idle_ping_s=settings.db_idle_ping_s)
+    check_liveness_at_checkout(engine, idle_ping_s=settings.db.idle_ping_s)
     return engine
 
 

@@ -91,7 +91,7 @@ TokenIssuerDep = Annotated[TokenIssuer, Depends(get_token_issuer)]
 
 
 async def get_client_ip(request: Request, settings: AppSettings) -> str:
-    return client_ip(request.scope, settings.trusted_proxy_hops)
+    return client_ip(request.scope, settings.http.trusted_proxy_hops)
 
 
 ClientIP = Annotated[str, Depends(get_client_ip)]

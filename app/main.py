@@ -36,11 +36,11 @@ def operation_id(route: APIRoute) -> str:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     resources: Resources = app.state.resources
-    if settings.target is Target.LOCAL and settings.migrate_on_startup:
+    if settings.target is Target.LOCAL and settings.db.migrate_on_startup:
         from app.migrations import upgrade_head
 
         # Alembic's env runs its own event loop; keep it off ours.
-        await run_in_threadpool(upgrade_head, settings.require_database_url())
+        await run_in_threadpool(upgrade_head, settings.db.require_url())
     resources.db  # noqa: B018  (made now: a malformed DATABASE_URL fails the start)
     try:
         yield
@@ -103,7 +103,7 @@ def build_app(
     ``resources``: the process's (default: the app's own, closed by its lifespan);
     ``metrics``: where requests are reported (default: Prometheus when METRICS_ENABLED)."""
     tokens = TokenIssuer(settings)  # fails fast on a missing or malformed key ring
-    if metrics is None and settings.metrics_enabled:
+    if metrics is None and settings.observability.metrics_enabled:
         metrics = get_metrics()
     resources = resources or Resources(settings)
 
@@ -112,9 +112,9 @@ def build_app(
         version=API_VERSION,
         summary="One FastAPI service, three AWS targets.",
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs_enabled else None,
+        docs_url="/docs" if settings.http.docs_enabled else None,
         redoc_url=None,
-        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.http.docs_enabled else None,
         generate_unique_id_function=operation_id,
         responses=COMMON_PROBLEMS,
         middleware=middleware_stack(settings, metrics=metrics, resources=resources),
@@ -126,7 +126,7 @@ def build_app(
     install_error_handlers(app)
 
     app.include_router(ops_router)
-    if settings.metrics_enabled:
+    if settings.observability.metrics_enabled:
         app.include_router(metrics_router)
     for name, routers in ROUTER_GROUPS.items():
         if groups is None or name in groups:

@@ -66,12 +66,12 @@ async def send_problem(
 def content_security_policy(settings: Settings) -> str:
     """Strict CSP for the app and upload page; the browser may talk to us and to S3 only."""
     connect = ["'self'"]
-    if settings.aws_endpoint_url:
-        parts = urlsplit(settings.aws_endpoint_url)
+    if settings.aws.endpoint_url:
+        parts = urlsplit(settings.aws.endpoint_url)
         connect.append(f"{parts.scheme}://{parts.netloc}")
     else:
-        connect.append(f"https://{settings.s3_bucket}.s3.{settings.aws_region}.amazonaws.com")
-        connect.append(f"https://s3.{settings.aws_region}.amazonaws.com")
+        connect.append(f"https://{settings.files.bucket}.s3.{settings.aws.region}.amazonaws.com")
+        connect.append(f"https://s3.{settings.aws.region}.amazonaws.com")
     return (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         f"connect-src {' '.join(connect)}; form-action 'self'; "
@@ -143,7 +143,7 @@ class RequestContextMiddleware:
         resources: Resources | None = None,
     ) -> None:
         self.app = app
-        self.hops = settings.trusted_proxy_hops
+        self.hops = settings.http.trusted_proxy_hops
         self.csp = (b"content-security-policy", content_security_policy(settings).encode())
         self.docs_csp = (b"content-security-policy", DOCS_CSP.encode())
         self.metrics = metrics
@@ -378,8 +378,8 @@ def middleware_stack(
         ),
         Middleware(
             ProblemCORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials=settings.cors_allow_credentials,
+            allow_origins=settings.http.cors_origins,
+            allow_credentials=settings.http.cors_allow_credentials,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
             expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
@@ -387,7 +387,7 @@ def middleware_stack(
         ),
         Middleware(
             LimitsMiddleware,
-            max_body_bytes=settings.max_body_bytes,
-            timeout_s=settings.request_timeout_s,
+            max_body_bytes=settings.http.max_body_bytes,
+            timeout_s=settings.http.request_timeout_s,
         ),
     ]

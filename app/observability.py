@@ -95,7 +95,7 @@ def configure_logging(settings: Settings) -> None:
 def set_levels(settings: Settings) -> None:
     """Levels for every entry point, whoever formats the lines."""
     root = logging.getLogger()
-    root.setLevel(settings.log_level)
+    root.setLevel(settings.observability.log_level)
     # Uvicorn's own access log would duplicate ours (and log raw query strings).
     logging.getLogger("uvicorn.access").disabled = True
     # LOG_LEVEL=DEBUG is for our code: at DEBUG botocore logs every signed request, with its
@@ -103,7 +103,7 @@ def set_levels(settings: Settings) -> None:
     for name in _CREDENTIAL_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.INFO, root.getEffectiveLevel()))
     logging.getLogger("sqlalchemy.engine").setLevel(
-        logging.INFO if settings.sql_echo else logging.WARNING
+        logging.INFO if settings.db.echo else logging.WARNING
     )
 
 

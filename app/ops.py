@@ -38,7 +38,7 @@ async def ready(request: Request) -> Health:
     from app.deps import database_of, settings_of
 
     db = database_of(request)
-    timeout = settings_of(request).ready_timeout_s
+    timeout = settings_of(request).http.ready_timeout_s
     try:
         async with asyncio.timeout(timeout):
             async with db.engine.connect() as connection:

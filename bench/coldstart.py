@@ -164,9 +164,9 @@ def measure_health_runs(
 def _mint_token(database_url: str, user_id: uuid.UUID) -> str:
     """An access token for the benchmark user, signed with the function's key ring."""
     from app.auth.tokens import TokenIssuer
-    from app.config import Settings
+    from app.config import load_settings
 
-    settings = Settings(
+    settings = load_settings(
         target="local",
         database_url=database_url,
         jwt_signing_keys=json.dumps(JWT_KEYS),

@@ -87,7 +87,7 @@ async def _worker_drain(settings: Any, total: int) -> float:
                 ),
                 {"ids": job_ids},
             )
-        _send_all(runtime.aws.sqs, settings.jobs_queue_url, [job_message(j) for j in job_ids])
+        _send_all(runtime.aws.sqs, settings.jobs.queue_url, [job_message(j) for j in job_ids])
         stop = asyncio.Event()
         worker = Worker(runtime, wait_s=1)
         started = time.perf_counter()
@@ -140,7 +140,7 @@ async def _finished(runtime: Any, job_ids: list[uuid.UUID]) -> int:
 def run(*, messages: int, concurrency: int, rounds: int) -> WorkerBench:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    from app.config import Settings
+    from app.config import load_settings
     from app.local.aws import provision
     from app.local.postgres import database_url
     from app.local.stack import moto_server, postgres
@@ -164,10 +164,9 @@ def run(*, messages: int, concurrency: int, rounds: int) -> WorkerBench:
                         queue=f"bench-{side}-{round_no}",
                         visibility_timeout_s=60,
                     )
-                    settings = Settings(
+                    settings = load_settings(
                         target="local",
                         database_url=url,
-                        data_dir=Path(tmp) / "data",
                         aws_endpoint_url=endpoint,
                         jobs_queue_url=local.jobs_queue_url,
                         jobs_dlq_url=local.dead_letter_queue_url,

@@ -26,7 +26,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from mangum import Mangum
 
-from app.config import Settings, SettingsError, signing_keys
+from app.config import Settings, SettingsError
 from app.deferred import Deferred, health_app
 from app.observability import EmfMetrics, request_id_var, scrub, set_levels
 from app.resources import Resources
@@ -64,7 +64,7 @@ def _configure_logging(settings: Settings) -> Logger:
     root logger's only one: the runtime's plain-text handler would print each one again."""
     powertools = Logger(
         service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
-        level=settings.log_level,
+        level=settings.observability.log_level,
         logger_formatter=ScrubbingFormatter(),
         stream=sys.stdout,
     )
@@ -79,12 +79,15 @@ class Environment:
     """Everything that lives as long as the execution environment."""
 
     def __init__(self, settings: Settings) -> None:
-        if settings.tracing_enabled and importlib.util.find_spec("aws_xray_sdk") is None:
+        if (
+            settings.observability.tracing_enabled
+            and importlib.util.find_spec("aws_xray_sdk") is None
+        ):
             raise SettingsError(
                 "TRACING_ENABLED needs the X-Ray SDK: bundle aws-lambda-powertools[tracer] "
                 "or add a layer that has it"
             )
-        signing_keys(settings)  # a missing or malformed key ring fails the init, not a request
+        settings.auth.key_ring()  # a missing or malformed key ring fails the init, not a request
         # Mangum runs each request on the thread's current loop; ours, set once, holds the
         # engine's connection between invocations (3.12+ warn if none is set).
         self.loop = asyncio.new_event_loop()
@@ -103,7 +106,7 @@ class Environment:
         self.tracer: Tracer | None = None
         handle = self.logger.inject_lambda_context(clear_state=True)(self._serve)
         handle = self.metrics.log_metrics(capture_cold_start_metric=True)(handle)
-        if settings.tracing_enabled:
+        if settings.observability.tracing_enabled:
             # Only here: the X-Ray SDK is a quarter of a second of cold start.
             from aws_lambda_powertools import Tracer
 

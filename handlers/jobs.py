@@ -44,7 +44,7 @@ class _Environment:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.runtime = JobRuntime.from_settings(settings)
-        self.queue = Queue(self.runtime.aws, settings.require_queue_url())
+        self.queue = Queue(self.runtime.aws, settings.jobs.require_queue_url())
         self.periodic = PeriodicTasks(self.runtime)
 
 
@@ -96,7 +96,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 async def _housekeeping(env: _Environment) -> dict[str, Any]:
     resent = await sweep(env.runtime)
-    report = await dlq.check(env.runtime) if env.runtime.settings.jobs_dlq_url else None
+    report = await dlq.check(env.runtime) if env.runtime.settings.jobs.dlq_url else None
     return {
         "resent": resent,
         "dead_lettered": report.jobs if report else 0,

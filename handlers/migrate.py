@@ -37,9 +37,9 @@ def migrate() -> dict[str, Any]:
     configure_logging(settings)
     started = time.perf_counter()
     upgrade_head(
-        settings.require_database_url(),
+        settings.db.require_url(),
         connect_args=connect_args(settings, statement_timeout=False),
-        role_statement_timeout_ms=settings.db_statement_timeout_ms,
+        role_statement_timeout_ms=settings.db.statement_timeout_ms,
     )
     seconds = round(time.perf_counter() - started, 3)
     logger.info("migrations applied", extra={"seconds": seconds})

@@ -39,7 +39,7 @@ def before_snapshot(env: Environment) -> None:
 
     env.app.build()
     configure_mappers()
-    if env.settings.db_iam_auth:
+    if env.settings.db.iam_auth:
         # The signer's imports, even if the database cannot be reached from here.
         import botocore.auth
         import botocore.awsrequest

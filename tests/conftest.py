@@ -23,7 +23,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
-from app.config import Settings
+from app.config import Settings, load_settings
 from app.db import Database, create_engine
 from app.domains import compose
 from app.local.aws import LOCAL_CREDENTIALS, LocalAws, provision
@@ -216,11 +216,10 @@ def test_database_url(clone_database: Callable[[str | None], str]) -> str:
     return clone_database("trident_test")
 
 
-def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "target": "local",
         "database_url": database_url,
-        "data_dir": data_dir,
         "jwt_signing_keys": json.dumps(TEST_KEYS),
         "jwt_active_kid": "test-1",
         # Cheap hashes keep the suite fast; production parameters are the defaults.
@@ -232,7 +231,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "metrics_enabled": True,
     }
     values.update(overrides)
-    return Settings(**values)
+    return load_settings(**values)
 
 
 @pytest.fixture
@@ -248,7 +247,7 @@ def settings_factory(
             "jobs_dlq_url": queues.dead_letter_queue_url,
             "jobs_max_receive_count": 3,
         }
-        return make_settings(url, tmp_path / "data", **{**aws, **overrides})
+        return make_settings(url, **{**aws, **overrides})
 
     return factory
 
@@ -262,7 +261,7 @@ def settings(settings_factory: Callable[..., Settings]) -> Settings:
 async def engine(
     test_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(make_settings(test_database_url, tmp_path_factory.mktemp("eng")))
+    engine = create_engine(make_settings(test_database_url))
     yield engine
     await engine.dispose()
 

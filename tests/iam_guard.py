@@ -161,8 +161,8 @@ def install() -> Iterator[None]:
         queues = {
             url: resource
             for url, resource in (
-                (settings.jobs_queue_url, Resource.JOBS_QUEUE),
-                (settings.jobs_dlq_url, Resource.DEAD_LETTER_QUEUE),
+                (settings.jobs.queue_url, Resource.JOBS_QUEUE),
+                (settings.jobs.dlq_url, Resource.DEAD_LETTER_QUEUE),
             )
             if url
         }

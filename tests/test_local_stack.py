@@ -25,8 +25,9 @@ import httpx
 import psutil
 import pytest
 
-from app.config import Settings
+from app.config import Settings, load_settings
 from app.local.aws import free_port
+from app.local.keys import local_signing_keys
 from tests.conftest import PASSWORD, REPO
 
 pytestmark = pytest.mark.subprocess
@@ -313,3 +314,11 @@ def test_runner_killed_outright_leaves_nothing_that_breaks_the_next_run(
         killed.kill()
         if after is not None:
             after.kill()
+
+
+def test_the_local_key_ring_is_generated_once_and_kept(tmp_path: Path) -> None:
+    keys = local_signing_keys(tmp_path / "data")
+    assert (tmp_path / "data" / "jwt-keys.json").stat().st_mode & 0o777 == 0o600
+    assert local_signing_keys(tmp_path / "data") == keys
+    kid, ring = load_settings(jwt_signing_keys=keys).auth.key_ring()
+    assert len(ring[kid].encode()) >= 32

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -58,17 +59,10 @@ async def test_metrics_count_requests_by_route_template(client: Any) -> None:
     assert "http_request_duration_seconds_bucket" in text
 
 
-async def test_metrics_and_docs_are_off_on_lambda(settings: Settings) -> None:
-    lambda_settings = Settings(
-        **{
-            **settings.model_dump(),
-            "target": "lambda",
-            "metrics_enabled": None,
-            "docs_enabled": None,
-            "jwt_signing_keys": settings.jwt_signing_keys,
-        }
-    )
-    app = create_app(lambda_settings)
+async def test_metrics_and_docs_are_off_on_lambda(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    app = create_app(settings_factory(target="lambda", metrics_enabled=None))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as client:

@@ -23,9 +23,9 @@ class Passwords:
         from argon2 import PasswordHasher
 
         return PasswordHasher(
-            time_cost=self._settings.argon2_time_cost,
-            memory_cost=self._settings.argon2_memory_cost_kib,
-            parallelism=self._settings.argon2_parallelism,
+            time_cost=self._settings.auth.argon2_time_cost,
+            memory_cost=self._settings.auth.argon2_memory_cost_kib,
+            parallelism=self._settings.auth.argon2_parallelism,
         )
 
     @cached_property

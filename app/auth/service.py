@@ -38,8 +38,8 @@ async def register(
     await ratelimit.consume(
         db,
         keys=[f"register:ip:{client_ip}"],
-        window_s=settings.register_window_s,
-        limit=settings.register_max_per_window,
+        window_s=settings.auth.register_window_s,
+        limit=settings.auth.register_max_per_window,
         what="registrations",
     )
     password_hash = await passwords.hash(password)
@@ -71,8 +71,8 @@ async def authenticate(
     await ratelimit.consume(
         db,
         keys=keys,
-        window_s=settings.login_window_s,
-        limit=settings.login_max_failures,
+        window_s=settings.auth.login_window_s,
+        limit=settings.auth.login_max_failures,
         what="failed logins",
     )
 
@@ -112,7 +112,7 @@ async def issue_tokens(
             user_id=user_id,
             family_id=family_id or uuid.uuid4(),
             token_hash=hash_refresh_token(refresh),
-            expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_s),
+            expires_at=datetime.now(UTC) + timedelta(seconds=settings.auth.refresh_token_ttl_s),
         )
     )
     await session.flush()

@@ -8,7 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from app.config import Settings, signing_keys
+from app.config import Settings
 from app.errors import AppError
 
 ALGORITHM = "HS256"
@@ -33,9 +33,9 @@ class InvalidToken(AppError):
 
 class TokenIssuer:
     def __init__(self, settings: Settings) -> None:
-        self.active_kid, self.keys = signing_keys(settings)
-        self.issuer = settings.jwt_issuer
-        self.access_ttl_s = settings.access_token_ttl_s
+        self.active_kid, self.keys = settings.auth.key_ring()
+        self.issuer = settings.auth.jwt_issuer
+        self.access_ttl_s = settings.auth.access_token_ttl_s
 
     def issue_access(self, user_id: uuid.UUID) -> str:
         import jwt  # on first use: /health-only cold starts never load PyJWT

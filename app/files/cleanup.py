@@ -81,7 +81,7 @@ async def _expire(db: Database, aws: AwsClients, settings: Settings) -> int:
     total = 0
     while True:
         async with db.side_transaction() as session:
-            rows = (await session.execute(_expired(settings.files_pending_max_age_s))).all()
+            rows = (await session.execute(_expired(settings.files.pending_max_age_s))).all()
             # Objects go first, under the row locks: no verifier can decide these meanwhile.
             keys = [storage.incoming_key(u, f) for f, u in rows]
             keys += [storage.ready_key(u, f) for f, u in rows]
@@ -105,14 +105,14 @@ async def _purge_deleted(db: Database, aws: AwsClients) -> int:
 
 
 async def _stray_objects(aws: AwsClients, settings: Settings, now: datetime) -> int:
-    cutoff = now - timedelta(seconds=settings.files_pending_max_age_s)
+    cutoff = now - timedelta(seconds=settings.files.pending_max_age_s)
     total = 0
     for prefix in (storage.INCOMING, storage.EXPORTS):
         token: str | None = None
         while True:
             page = await call(
                 aws.s3.list_objects_v2,
-                Bucket=settings.s3_bucket,
+                Bucket=settings.files.bucket,
                 Prefix=prefix,
                 **({"ContinuationToken": token} if token else {}),
             )

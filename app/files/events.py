@@ -84,7 +84,7 @@ async def ingest_job_for(
 ) -> uuid.UUID | None:
     """The ingest job for an upload event (created the first time), or None if not ours."""
     parsed = storage.parse_incoming_key(event.key)
-    if event.bucket != settings.s3_bucket or parsed is None:
+    if event.bucket != settings.files.bucket or parsed is None:
         logger.warning(
             "ignoring an S3 event for a key that is not an upload",
             extra={"bucket": event.bucket, "key": event.key[:200]},

@@ -59,7 +59,7 @@ class MultipartWriter:
 
     def __init__(self, aws: AwsClients, key: str, *, content_type: str, disposition: str) -> None:
         self.aws = aws
-        self.bucket = aws.settings.s3_bucket
+        self.bucket = aws.settings.files.bucket
         self.key = key
         self.content_type = content_type
         self.disposition = disposition

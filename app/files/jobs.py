@@ -56,14 +56,14 @@ async def export(ctx: JobContext, data: ExportInput) -> dict[str, Any]:
     url, expires_at = await storage.presigned_get(
         ctx.aws,
         key=key,
-        expires_s=ctx.settings.files_download_expires_s,
+        expires_s=ctx.settings.files.download_expires_s,
         disposition=content_disposition(name),
         content_type="text/csv",
     )
     return {"url": url, "expires_at": expires_at.isoformat(), "rows": rows, "bytes": size}
 
 
-@periodic_task("files-cleanup", interval_s=lambda settings: settings.files_cleanup_interval_s)
+@periodic_task("files-cleanup", interval_s=lambda settings: settings.files.cleanup_interval_s)
 async def files_cleanup(runtime: JobRuntime) -> Mapping[str, int]:
     # Imported when first due: the Lambda SQS consumer's cold start need not pay for it.
     from app.files.cleanup import cleanup

@@ -36,18 +36,18 @@ async def create_upload(
 ) -> FileUpload:
     """Record a pending file and sign the one POST that may fill its upload key."""
     content_type = normalized_type(body.content_type)
-    if content_type not in settings.files_allowed_types:
+    if content_type not in settings.files.allowed_types:
         raise AppError(
             422,
             "unsupported-file-type",
             f"files of type {content_type!r} are not accepted; "
-            f"allowed: {', '.join(settings.files_allowed_types)}",
+            f"allowed: {', '.join(settings.files.allowed_types)}",
         )
-    if body.size > settings.files_max_bytes:
+    if body.size > settings.files.max_bytes:
         raise AppError(
             422,
             "file-too-large",
-            f"the file is {body.size} bytes; the limit is {settings.files_max_bytes} bytes",
+            f"the file is {body.size} bytes; the limit is {settings.files.max_bytes} bytes",
         )
     # The count commits on a connection of its own: end the user's read first, so this
     # request never holds one connection while it waits for a second.
@@ -55,17 +55,17 @@ async def create_upload(
     await consume(
         db,
         keys=[f"presign:{user_id}"],
-        window_s=settings.files_presign_window_s,
-        limit=settings.files_presign_max_per_window,
+        window_s=settings.files.presign_window_s,
+        limit=settings.files.presign_max_per_window,
         what="upload requests",
     )
 
     file_id = uuid.uuid4()
     key = storage.incoming_key(user_id, file_id)
-    expires_at = storage.expiry(settings.files_presign_expires_s)
+    expires_at = storage.expiry(settings.files.presign_expires_s)
     signed = await call(
         aws.s3.generate_presigned_post,
-        Bucket=settings.s3_bucket,
+        Bucket=settings.files.bucket,
         Key=key,
         Fields={"Content-Type": content_type, "success_action_status": "201"},
         Conditions=[
@@ -73,7 +73,7 @@ async def create_upload(
             ["content-length-range", 1, body.size],
             {"success_action_status": "201"},
         ],
-        ExpiresIn=settings.files_presign_expires_s,
+        ExpiresIn=settings.files.presign_expires_s,
     )
     session.add(
         StoredFile(
@@ -136,7 +136,7 @@ async def download(
     url, expires_at = await storage.presigned_get(
         aws,
         key=storage.ready_key(user_id, file_id),
-        expires_s=settings.files_download_expires_s,
+        expires_s=settings.files.download_expires_s,
         disposition=content_disposition(record.filename),
         content_type=record.content_type,
     )

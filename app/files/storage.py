@@ -54,7 +54,7 @@ async def presigned_get(
         aws.s3.generate_presigned_url,
         ClientMethod="get_object",
         Params={
-            "Bucket": aws.settings.s3_bucket,
+            "Bucket": aws.settings.files.bucket,
             "Key": key,
             "ResponseContentDisposition": disposition,
             "ResponseContentType": content_type,
@@ -85,7 +85,7 @@ def is_precondition_failed(exc: Exception) -> bool:
 async def head(aws: AwsClients, key: str) -> dict[str, Any] | None:
     try:
         response: dict[str, Any] = await call(
-            aws.s3.head_object, Bucket=aws.settings.s3_bucket, Key=key
+            aws.s3.head_object, Bucket=aws.settings.files.bucket, Key=key
         )
     except Exception as exc:
         if is_missing(exc):
@@ -101,7 +101,7 @@ async def delete_keys(aws: AwsClients, keys: Iterable[str]) -> None:
         batch = pending[start : start + DELETE_BATCH]
         response = await call(
             aws.s3.delete_objects,
-            Bucket=aws.settings.s3_bucket,
+            Bucket=aws.settings.files.bucket,
             Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
         )
         if response.get("Errors"):

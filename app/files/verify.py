@@ -88,7 +88,7 @@ class ContentCheck:
 
 def _stream(aws: AwsClients, *, key: str, etag: str, check: ContentCheck) -> None:
     """One pass over the object, pinned to the version we inspected (runs in a thread)."""
-    response = aws.s3.get_object(Bucket=aws.settings.s3_bucket, Key=key, IfMatch=etag)
+    response = aws.s3.get_object(Bucket=aws.settings.files.bucket, Key=key, IfMatch=etag)
     body = response["Body"]
     try:
         for chunk in body.iter_chunks(CHUNK_BYTES):
@@ -184,7 +184,7 @@ def _metadata_problem(
 ) -> str | None:
     arrived = arrived_at or meta["LastModified"]
     if arrived.astimezone(UTC) > record.upload_expires_at + timedelta(
-        seconds=settings.files_upload_grace_s
+        seconds=settings.files.upload_grace_s
     ):
         return "the upload arrived after its upload link had expired"
     size = int(meta["ContentLength"])
@@ -192,8 +192,8 @@ def _metadata_problem(
         return "the file is empty"
     if size > record.size:
         return f"the file is {size} bytes, more than the {record.size} bytes declared"
-    if size > settings.files_max_bytes:
-        return f"the file is larger than the {settings.files_max_bytes} byte limit"
+    if size > settings.files.max_bytes:
+        return f"the file is larger than the {settings.files.max_bytes} byte limit"
     sent_type = str(meta.get("ContentType", "")).split(";")[0].strip().lower()
     if sent_type != record.content_type:
         return (
@@ -230,9 +230,9 @@ async def _accept(
         else:
             copied = await call(
                 aws.s3.copy_object,
-                Bucket=aws.settings.s3_bucket,
+                Bucket=aws.settings.files.bucket,
                 Key=ready,
-                CopySource={"Bucket": aws.settings.s3_bucket, "Key": incoming},
+                CopySource={"Bucket": aws.settings.files.bucket, "Key": incoming},
                 CopySourceIfMatch=etag,
                 ChecksumAlgorithm="SHA256",
                 MetadataDirective="COPY",

@@ -22,8 +22,8 @@ DEAD_LETTERED = "message moved to the dead-letter queue"
 def queues(runtime: JobRuntime) -> tuple[Queue, Queue]:
     settings = runtime.settings
     return (
-        Queue(runtime.aws, settings.require_queue_url()),
-        Queue(runtime.aws, settings.require_dlq_url()),
+        Queue(runtime.aws, settings.jobs.require_queue_url()),
+        Queue(runtime.aws, settings.jobs.require_dlq_url()),
     )
 
 

@@ -118,7 +118,7 @@ class Registry:
     def get(self, name: str, settings: Settings) -> JobKind[Any] | None:
         """The kind if it exists in this deployment (diagnostics only where enabled)."""
         kind = self.kinds.get(name)
-        if kind is None or (kind.diagnostic and not settings.diagnostic_jobs):
+        if kind is None or (kind.diagnostic and not settings.jobs.diagnostic):
             return None
         return kind
 

@@ -138,8 +138,8 @@ async def _keep_lease(
     receive attempt, and enough of those send a healthy job to the DLQ.
     """
     settings = runtime.settings
-    lease = settings.jobs_lease_s
-    interval = min(lease, settings.jobs_visibility_timeout_s) / 3
+    lease = settings.jobs.lease_s
+    interval = min(lease, settings.jobs.visibility_timeout_s) / 3
     while True:
         await asyncio.sleep(interval)
         interval = lease / 3
@@ -236,7 +236,7 @@ async def _process_job(
     token = uuid.uuid4()
     async with db.autocommit() as connection:
         claimed = (
-            await connection.execute(_claim(job_id, token, settings.jobs_lease_s))
+            await connection.execute(_claim(job_id, token, settings.jobs.lease_s))
         ).one_or_none()
         if claimed is None:
             current = (
@@ -290,7 +290,7 @@ async def _process_job(
         await _finish(db, job_id=job_id, token=token, status=JobStatus.FAILED, error=_describe(exc))
         return Decision(Outcome.DONE)
     except Exception as exc:
-        last = receive_count >= settings.jobs_max_receive_count
+        last = receive_count >= settings.jobs.max_receive_count
         # SQS moves the message to the DLQ silently; record "dead" ourselves on the last try.
         status = JobStatus.DEAD if last else JobStatus.QUEUED
         logger.warning("job attempt failed", exc_info=True, extra={**log_extra, "final": last})
@@ -335,13 +335,13 @@ def _sweep(after_s: float, batch: int) -> Any:
 async def sweep(runtime: JobRuntime, *, batch: int = 100) -> int:
     """Send again every job that SQS may not hold: never sent (a crash between commit and
     SendMessage), or abandoned (lease lapsed long ago). Duplicates are harmless by design."""
-    queue = Queue(runtime.aws, runtime.settings.require_queue_url())
+    queue = Queue(runtime.aws, runtime.settings.jobs.require_queue_url())
     # The client is built before the transaction: a first one (botocore's models, hundreds of
     # ms) must not hold the rows' locks, nor age the stamp the next sweep judges them by.
     _ = runtime.aws.sqs
     async with runtime.db.side_transaction() as session:
         job_ids = list(
-            (await session.execute(_sweep(runtime.settings.jobs_sweep_after_s, batch))).scalars()
+            (await session.execute(_sweep(runtime.settings.jobs.sweep_after_s, batch))).scalars()
         )
         # Inside the transaction: if a send fails, sent_at rolls back and the next sweep retries.
         for job_id in job_ids:

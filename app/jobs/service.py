@@ -95,7 +95,7 @@ async def send(*, session: AsyncSession, aws: AwsClients, settings: Settings, jo
     """Hand a committed job to SQS. If that fails the job stays queued with ``sent_at`` NULL
     and the sweep sends it later: accepted work is never lost, only delayed."""
     try:
-        await Queue(aws, settings.require_queue_url()).send(job_message(job.id))
+        await Queue(aws, settings.jobs.require_queue_url()).send(job_message(job.id))
     except Exception:
         logger.warning(
             "SendMessage failed; the sweep will retry", exc_info=True, extra={"job_id": str(job.id)}

@@ -28,14 +28,14 @@ class Worker:
     def __init__(self, runtime: JobRuntime, *, wait_s: int | None = None) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
-        self.queue = Queue(runtime.aws, self.settings.require_queue_url())
-        self.wait_s = self.settings.worker_poll_wait_s if wait_s is None else wait_s
+        self.queue = Queue(runtime.aws, self.settings.jobs.require_queue_url())
+        self.wait_s = self.settings.jobs.worker_poll_wait_s if wait_s is None else wait_s
         # Two leases (120 s by default, the queue's timeout before it had to be six times the
         # Lambda jobs function's): room for a message fetched ahead to wait for a slot.
         self.receive_hide_s = min(
-            2 * self.settings.jobs_lease_s, self.settings.jobs_visibility_timeout_s
+            2 * self.settings.jobs.lease_s, self.settings.jobs.visibility_timeout_s
         )
-        self.slots = asyncio.Semaphore(self.settings.worker_concurrency)
+        self.slots = asyncio.Semaphore(self.settings.jobs.worker_concurrency)
         self.in_flight: set[asyncio.Task[None]] = set()
         self.stopping = False
         self.processed = 0
@@ -83,7 +83,7 @@ class Worker:
     async def _housekeeping(self) -> None:
         try:
             await sweep(self.runtime)
-            if self.settings.jobs_dlq_url:
+            if self.settings.jobs.dlq_url:
                 await dlq.check(self.runtime)
         except Exception:
             logger.warning("housekeeping failed", exc_info=True)
@@ -91,7 +91,7 @@ class Worker:
 
     @performs(Duty.RECEIVE_JOBS)
     async def run(self, stop: asyncio.Event) -> None:
-        concurrency = self.settings.worker_concurrency
+        concurrency = self.settings.jobs.worker_concurrency
         next_housekeeping = time.monotonic()
         stop_wait = asyncio.create_task(stop.wait())
         receive: asyncio.Task[list[Message]] | None = None
@@ -99,7 +99,7 @@ class Worker:
             while not stop.is_set():
                 if time.monotonic() >= next_housekeeping:
                     await self._housekeeping()
-                    next_housekeeping = time.monotonic() + self.settings.jobs_sweep_interval_s
+                    next_housekeeping = time.monotonic() + self.settings.jobs.sweep_interval_s
                 if len(self.in_flight) >= concurrency:
                     await asyncio.wait(
                         {*self.in_flight, stop_wait}, return_when=asyncio.FIRST_COMPLETED
@@ -139,7 +139,7 @@ class Worker:
         if self.in_flight:
             logger.info("stopping: finishing in-flight jobs", extra={"count": len(self.in_flight)})
             _, late = await asyncio.wait(
-                self.in_flight, timeout=self.settings.worker_shutdown_grace_s
+                self.in_flight, timeout=self.settings.jobs.worker_shutdown_grace_s
             )
             for task in late:
                 task.cancel()
@@ -157,7 +157,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    logger.info("worker started", extra={"concurrency": settings.worker_concurrency})
+    logger.info("worker started", extra={"concurrency": settings.jobs.worker_concurrency})
     try:
         await Worker(runtime).run(stop)
     finally:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from app.local.aws import LOCAL_CREDENTIALS, LocalAws, free_port, provision
+from app.local.keys import local_signing_keys
 from app.local.postgres import database_url, start_postgres
 
 LOOPBACK = "127.0.0.1"
@@ -105,12 +106,14 @@ def postgres(pgdata: Path, *, keep: bool = False) -> Iterator[Any]:
 class LocalStack:
     database_url: str
     aws: LocalAws
+    jwt_signing_keys: str
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
         """What the app reads to use this stack."""
         return {
             "DATABASE_URL": self.database_url,
+            "JWT_SIGNING_KEYS": self.jwt_signing_keys,
             "AWS_ENDPOINT_URL": self.aws.endpoint_url,
             "S3_BUCKET": self.aws.bucket,
             "JOBS_QUEUE_URL": self.aws.jobs_queue_url,
@@ -170,7 +173,9 @@ def local_stack(
             upload_events=upload_events,
         )
         say(f"S3 + SQS (moto) on {endpoint}: bucket {aws.bucket}, queue {queue}")
-        local = LocalStack(database_url=url, aws=aws)
+        # A key ring the user set wins (tokens they hold stay valid).
+        keys = os.environ.get("JWT_SIGNING_KEYS") or local_signing_keys(pgdata.parent)
+        local = LocalStack(database_url=url, aws=aws, jwt_signing_keys=keys)
         env = {**os.environ, **(child_env or {}), **local.env()}
         wanted = ([["api", str(api_port)]] if api_port else []) + ([["worker"]] if worker else [])
         for args in wanted:
@@ -198,11 +203,11 @@ def dev_stack(
         database_url_given=os.environ.get("DATABASE_URL"),
         aws_endpoint_given=os.environ.get("AWS_ENDPOINT_URL"),
         aws_port=AWS_PORT,
-        region=settings.aws_region,
-        bucket=settings.s3_bucket,
+        region=settings.aws.region,
+        bucket=settings.files.bucket,
         queue=os.environ.get("JOBS_QUEUE_NAME", "trident-jobs"),
         # The upload page POSTs to the bucket from the API's origin.
-        cors_origins=settings.files_cors_origins
+        cors_origins=settings.files.cors_origins
         or [f"http://127.0.0.1:{API_PORT}", f"http://localhost:{API_PORT}"],
         # Below the runner's own 10 s wait for its children.
         child_env={"WORKER_SHUTDOWN_GRACE_S": "5", "WORKER_POLL_WAIT_S": "2"},

@@ -15,7 +15,7 @@ def main(argv: list[str]) -> None:
     options = cli.parser.parse_args(argv)
     if not hasattr(options, "cmd"):
         cli.parser.error("too few arguments")
-    cli.run_cmd(alembic_config(load_settings().require_database_url()), options)
+    cli.run_cmd(alembic_config(load_settings().db.require_url()), options)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.config import Settings, Target
+from app.config import Settings, Target, load_settings
 from deployment.settings import DeploySettings
 from deployment.sizes import ROLES, sized_env
 from tests.cdk.conftest import VARIANT_CONTEXT, Assembly
@@ -27,15 +27,6 @@ STUBS = {
     "AWS_REGION": "us-east-1",
 }
 # The sizes the app must run with, by Settings field.
-SIZE_FIELDS = {
-    "DB_POOL_SIZE": "db_pool_size",
-    "DB_MAX_OVERFLOW": "db_max_overflow",
-    "DB_STATEMENT_CACHE_SIZE": "db_statement_cache_size",
-    "WORKER_CONCURRENCY": "worker_concurrency",
-    "JOBS_MAX_RECEIVE_COUNT": "jobs_max_receive_count",
-    "JOBS_VISIBILITY_TIMEOUT_S": "jobs_visibility_timeout_s",
-    "JOBS_LEASE_S": "jobs_lease_s",
-}
 # Read by Gunicorn (docker/gunicorn.conf.py), not by the app.
 SERVER_ONLY = {"WEB_CONCURRENCY", "GRACEFUL_TIMEOUT"}
 
@@ -100,7 +91,7 @@ def app_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settin
             monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return Settings()
+    return load_settings()
 
 
 @pytest.mark.parametrize("variant_name", ["default", "variant"])
@@ -127,6 +118,6 @@ def test_every_process_runs_with_the_sizes_the_deployment_defines(
         # ...and the app reads each one as given.
         for name, value in intended.items():
             if name not in SERVER_ONLY:
-                assert str(getattr(settings, SIZE_FIELDS[name])) == value, (process, name)
+                assert str(settings.read(name)) == value, (process, name)
         checked.add(role)
     assert checked == set(ROLES)

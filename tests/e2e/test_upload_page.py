@@ -97,7 +97,6 @@ def live_stack(
     )
     settings = make_settings(
         clone_database(),
-        tmp_path / "data",
         aws_endpoint_url=queues.endpoint_url,
         s3_bucket=queues.bucket,
         jobs_queue_url=queues.jobs_queue_url,

@@ -149,7 +149,7 @@ async def test_upload_complete_get_list_download_round_trip(
     link = await client.get(f"/v1/files/{file_id}/download", headers=headers)
     assert link.status_code == 200, link.text
     query = parse_qs(urlsplit(link.json()["url"]).query)
-    assert int(query["X-Amz-Expires"][0]) == settings.files_download_expires_s
+    assert int(query["X-Amz-Expires"][0]) == settings.files.download_expires_s
     async with httpx.AsyncClient() as browser:
         fetched = await browser.get(link.json()["url"])
     assert fetched.status_code == 200
@@ -198,12 +198,12 @@ async def test_delete_removes_objects_and_record_and_repeats_harmlessly(
     file_id = upload["file_id"]
     await complete(client, headers, file_id)
     key = upload["upload"]["fields"]["key"].replace("incoming/", "files/")
-    s3 = s3_client(settings.aws_endpoint_url or "")
-    assert object_exists(s3, settings.s3_bucket, key)
+    s3 = s3_client(settings.aws.endpoint_url or "")
+    assert object_exists(s3, settings.files.bucket, key)
 
     for _ in range(2):
         assert (await client.delete(f"/v1/files/{file_id}", headers=headers)).status_code == 204
-    assert not object_exists(s3, settings.s3_bucket, key)
+    assert not object_exists(s3, settings.files.bucket, key)
     assert_problem(await client.get(f"/v1/files/{file_id}", headers=headers), 404, "not-found")
     assert (await client.get("/v1/files", headers=headers)).json()["items"] == []
 
@@ -244,8 +244,8 @@ async def test_uploads_that_are_not_what_was_declared_are_rejected(
     assert reason in record["rejected_reason"]
     assert record["sha256"] is None
     # The object is gone, and the file can never be downloaded.
-    s3 = s3_client(settings.aws_endpoint_url or "")
-    assert not object_exists(s3, settings.s3_bucket, upload["upload"]["fields"]["key"])
+    s3 = s3_client(settings.aws.endpoint_url or "")
+    assert not object_exists(s3, settings.files.bucket, upload["upload"]["fields"]["key"])
     link = await client.get(f"/v1/files/{upload['file_id']}/download", headers=headers)
     assert reason in assert_problem(link, 409, "file-not-ready")["detail"]
     assert (await complete(client, headers, upload["file_id"])) == record
@@ -292,9 +292,9 @@ async def test_a_second_post_after_ready_cannot_change_the_file(
 
     # The policy is still valid: the client posts again, different bytes, same key.
     await post_to_s3(upload["upload"], b"replaced!!!")
-    s3 = s3_client(settings.aws_endpoint_url or "")
+    s3 = s3_client(settings.aws.endpoint_url or "")
     key = upload["upload"]["fields"]["key"]
-    assert object_exists(s3, settings.s3_bucket, key)
+    assert object_exists(s3, settings.files.bucket, key)
     me = (await client.get("/v1/users/me", headers=headers)).json()
     # What the S3 event for that POST leads to: a verification, which changes nothing.
     verdict = await verify_upload(
@@ -305,7 +305,7 @@ async def test_a_second_post_after_ready_cannot_change_the_file(
         file_id=uuid.UUID(upload["file_id"]),
     )
     assert verdict.status == "ready"
-    assert not object_exists(s3, settings.s3_bucket, key)  # the stray upload is gone
+    assert not object_exists(s3, settings.files.bucket, key)  # the stray upload is gone
     assert await complete(client, headers, upload["file_id"]) == ready
     link = (await client.get(f"/v1/files/{upload['file_id']}/download", headers=headers)).json()
     async with httpx.AsyncClient() as browser:

@@ -34,7 +34,7 @@ async def test_cleanup_expires_purges_and_removes_strays(
     database: Database, own_bucket: Settings
 ) -> None:
     settings, aws = own_bucket, AwsClients(own_bucket)
-    s3, bucket = s3_client(settings.aws_endpoint_url or ""), settings.s3_bucket
+    s3, bucket = s3_client(settings.aws.endpoint_url or ""), settings.files.bucket
     user = await insert_user(database)
     day = 24 * 3600
     abandoned = await insert_file(database, user, age_s=2 * day)
@@ -91,9 +91,8 @@ def test_cleanup_command(
 ) -> None:
     env = {
         "DATABASE_URL": test_database_url,
-        "AWS_ENDPOINT_URL": own_bucket.aws_endpoint_url or "",
-        "S3_BUCKET": own_bucket.s3_bucket,
-        "DATA_DIR": str(own_bucket.data_dir),
+        "AWS_ENDPOINT_URL": own_bucket.aws.endpoint_url or "",
+        "S3_BUCKET": own_bucket.files.bucket,
         "LOG_LEVEL": "WARNING",
     }
     for name, value in env.items():

@@ -7,8 +7,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from app.config import SUPPORTED_FILE_TYPES
 from app.files.names import MAX_FILENAME_CHARS, content_disposition, sanitize_filename
+from app.files.settings import SUPPORTED_FILE_TYPES
 from app.files.verify import CHECKED_TYPES, ContentCheck
 
 

@@ -97,7 +97,7 @@ def function_settings(
         values: dict[str, Any] = {"target": "lambda", "metrics_enabled": False}
         values.update(overrides)
         url = values.pop("database_url", None) or clone_database(None)
-        return make_settings(url, tmp_path / "data", **values)
+        return make_settings(url, **values)
 
     return factory
 

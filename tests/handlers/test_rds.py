@@ -32,25 +32,25 @@ def pieces(**overrides: Any) -> Settings:
         "db_password": "p@ss:w/rd%",
     }
     values.update(overrides)
-    return Settings(**values)
+    return load_settings(**values)
 
 
 def test_url_composed_from_pieces_escapes_the_password() -> None:
     settings = pieces()
-    assert settings.require_database_url() == (
+    assert settings.db.require_url() == (
         "postgresql://app_user:p%40ss%3Aw%2Frd%25@"
         "trident.proxy-abc.us-east-1.rds.amazonaws.com:5432/trident"
     )
     # Under IAM auth the URL carries no password: each connection gets a signed token.
     iam = pieces(db_iam_auth=True, db_password=None, db_port=6543)
-    assert iam.require_database_url() == (
+    assert iam.db.require_url() == (
         "postgresql://app_user@trident.proxy-abc.us-east-1.rds.amazonaws.com:6543/trident"
     )
 
 
 def test_database_url_wins_over_pieces() -> None:
     settings = pieces(database_url="postgresql://other@db.example:5432/other")
-    assert settings.require_database_url() == "postgresql://other@db.example:5432/other"
+    assert settings.db.require_url() == "postgresql://other@db.example:5432/other"
 
 
 @pytest.mark.parametrize(
@@ -70,19 +70,19 @@ def test_a_missing_piece_fails_at_startup_naming_it(
     }.items():
         if name != variable:
             monkeypatch.setenv(name, value)
-    with pytest.raises(SettingsError, match=f"^{variable} is not set"):
+    with pytest.raises(SettingsError, match=f"invalid settings: {variable} is not set"):
         load_settings()
 
 
 def test_iam_auth_needs_no_password() -> None:
-    assert pieces(db_iam_auth=True, db_password=None).db_iam_auth
+    assert pieces(db_iam_auth=True, db_password=None).db.iam_auth
 
 
 def test_tls_required_on_aws_targets_and_off_locally() -> None:
-    assert pieces().db_sslmode == "require"
-    assert pieces(target="fargate").db_sslmode == "require"
-    assert pieces(target="local").db_sslmode == "disable"
-    assert pieces(db_sslmode="verify-full").db_sslmode == "verify-full"
+    assert pieces().db.sslmode == "require"
+    assert pieces(target="fargate").db.sslmode == "require"
+    assert pieces(target="local").db.sslmode == "disable"
+    assert pieces(db_sslmode="verify-full").db.sslmode == "verify-full"
     assert connect_args(pieces())["ssl"] == "require"
     assert "password" not in connect_args(pieces())
 
@@ -153,7 +153,7 @@ async def test_engine_connects_with_a_signed_token(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     url = make_url(clone_database(None))
-    settings = Settings(
+    settings = load_settings(
         target="lambda",
         jwt_signing_keys=KEYS,
         db_host=url.query["host"],
@@ -161,7 +161,6 @@ async def test_engine_connects_with_a_signed_token(
         db_user="postgres",
         db_iam_auth=True,
         db_sslmode="disable",
-        data_dir=tmp_path,
     )
     engine = create_engine(settings)
     with mock.patch.object(

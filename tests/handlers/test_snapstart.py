@@ -52,7 +52,7 @@ def test_hooks_warm_the_request_and_connect_paths_then_restore_with_nothing_inhe
     handler = run_lambda(db_iam_auth=True)
     assert [len(snapstart_hooks["before"]), len(snapstart_hooks["after"])] == [1, 1]
     env = handler.env
-    database = str(make_url(env.settings.require_database_url()).database)
+    database = str(make_url(env.settings.db.require_url()).database)
     assert env.app.full is None
 
     handler.run(snapstart_hooks["before"][0])

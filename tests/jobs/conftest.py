@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,9 +114,7 @@ async def stack_factory(
             "log_level": "WARNING",
         }
         url = overrides.pop("database_url", None) or clone_database()
-        settings = make_settings(
-            url, tmp_path / f"data-{uuid.uuid4().hex[:6]}", **{**values, **overrides}
-        )
+        settings = make_settings(url, **{**values, **overrides})
         runtime = JobRuntime.from_settings(settings)
         app = create_app(settings, resources=Resources(settings, db=runtime.db))
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")

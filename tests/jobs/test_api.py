@@ -11,11 +11,11 @@ from tests.conftest import assert_problem, auth_headers
 
 
 def _queue_bodies(settings: Any) -> list[str]:
-    sqs = boto3.client("sqs", endpoint_url=settings.aws_endpoint_url, region_name="us-east-1")
+    sqs = boto3.client("sqs", endpoint_url=settings.aws.endpoint_url, region_name="us-east-1")
     bodies: list[str] = []
     while True:
         got = sqs.receive_message(
-            QueueUrl=settings.jobs_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30
+            QueueUrl=settings.jobs.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30
         ).get("Messages", [])
         if not got:
             return bodies

@@ -65,7 +65,7 @@ def logged_statements(log: str) -> list[tuple[str | None, str]]:
 async def logging_role(clone_url: str) -> tuple[str, str]:
     """A superuser role whose statements the server logs, and the URL to connect as it."""
     role = f"pin_probe_{uuid.uuid4().hex[:8]}"
-    admin = Database.from_settings(make_settings(clone_url, Path("unused")))
+    admin = Database.from_settings(make_settings(clone_url))
     try:
         async with admin.autocommit() as connection:
             await connection.execute(text(f"CREATE ROLE {role} LOGIN SUPERUSER"))
@@ -132,7 +132,7 @@ async def test_statement_cache_off_sends_only_unnamed_statements(
     _, url = await logging_role(clone_database())
     start = log_file.stat().st_size
     database = Database.from_settings(
-        make_settings(url, tmp_path, db_iam_auth=True, db_statement_cache_size=0)
+        make_settings(url, db_iam_auth=True, db_statement_cache_size=0)
     )
     try:
         for _ in range(2):

@@ -44,14 +44,13 @@ def _settings_env(stack: JobsStack, **extra: str) -> dict[str, str]:
     settings = stack.runtime.settings
     env = {
         "TARGET": "local",
-        "DATA_DIR": str(settings.data_dir),
-        "DATABASE_URL": settings.require_database_url(),
-        "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
-        "JOBS_QUEUE_URL": settings.require_queue_url(),
-        "JOBS_DLQ_URL": settings.require_dlq_url(),
-        "JOBS_MAX_RECEIVE_COUNT": str(settings.jobs_max_receive_count),
-        "JOBS_LEASE_S": str(settings.jobs_lease_s),
-        "JOBS_VISIBILITY_TIMEOUT_S": str(settings.jobs_visibility_timeout_s),
+        "DATABASE_URL": settings.db.require_url(),
+        "AWS_ENDPOINT_URL": settings.aws.endpoint_url or "",
+        "JOBS_QUEUE_URL": settings.jobs.require_queue_url(),
+        "JOBS_DLQ_URL": settings.jobs.require_dlq_url(),
+        "JOBS_MAX_RECEIVE_COUNT": str(settings.jobs.max_receive_count),
+        "JOBS_LEASE_S": str(settings.jobs.lease_s),
+        "JOBS_VISIBILITY_TIMEOUT_S": str(settings.jobs.visibility_timeout_s),
         "JOBS_SWEEP_INTERVAL_S": "3600",
         # A stopping worker waits for its open long poll; keep that short here.
         "WORKER_POLL_WAIT_S": "1",
@@ -198,7 +197,7 @@ async def test_lambda_housekeeping_expires_abandoned_uploads(stack: JobsStack) -
     fresh = await insert_file(stack.runtime.db, user)
 
     scheduled = {"source": "aws.events", "detail-type": "Scheduled Event"}
-    env = _settings_env(stack, S3_BUCKET=stack.runtime.settings.s3_bucket or "")
+    env = _settings_env(stack, S3_BUCKET=stack.runtime.settings.files.bucket or "")
     result = _invoke_lambda(env, scheduled, "housekeeping")
     assert result["tasks"]["files-cleanup"]["expired"] == 1
     statuses = {

@@ -80,7 +80,7 @@ async def committed_app(
             **overrides,
         }
         url = values.pop("database_url", None) or clone_database()
-        settings = make_settings(url, tmp_path / f"data-{len(made)}", **values)
+        settings = make_settings(url, **values)
         app = create_app(settings)
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=30

@@ -161,7 +161,6 @@ async def outage(
     )
     settings = make_settings(
         clone_database(),
-        tmp_path / "data",
         aws_endpoint_url=proxy.url,
         s3_bucket=aws.bucket,
         jobs_queue_url=aws.jobs_queue_url.replace(str(port), str(proxy.port)),

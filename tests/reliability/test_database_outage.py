@@ -43,7 +43,6 @@ async def outage_app(
     _, url = own_postgres
     settings = make_settings(
         url,
-        tmp_path / "data",
         ready_timeout_s=2.0,
         db_connect_timeout_s=2.0,
         request_timeout_s=10.0,

@@ -131,7 +131,7 @@ async def test_a_presign_burst_from_one_user_meets_its_limit_exactly(
     sharing one database: exactly the limit succeeds, every other one is a 429."""
     limit = 10
     first, client = await committed_app(files_presign_max_per_window=limit)
-    url = first.state.settings.require_database_url()
+    url = first.state.settings.db.require_url()
     _, other = await committed_app(files_presign_max_per_window=limit, database_url=url)
     headers = await auth_headers(client)
     burst = scaled(25, 120)
