@@ -104,7 +104,11 @@ def floor_spec() -> Spec:
         handler=FLOOR_HANDLER,
         sources=(),
         requirements=tuple(lambda_pins("fastapi", "mangum", "sqlalchemy", "asyncpg", "pyjwt")),
-        extra_files={"floor_lambda.py": FLOOR_SOURCE.read_text()},
+        extra_files={
+            "floor_lambda.py": FLOOR_SOURCE.read_text(),
+            "bench/__init__.py": "",
+            "bench/floor_token.py": FLOOR_SOURCE.with_name("floor_token.py").read_text(),
+        },
     )
 
 

@@ -14,19 +14,19 @@ app. Reads ``DB_HOST`` (a host or a Unix socket directory), ``DB_PORT``, ``DB_NA
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from datetime import datetime
 from typing import Annotated
 
-import jwt
 from fastapi import FastAPI, Header, HTTPException
 from mangum import Mangum
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import DateTime, String
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bench.floor_token import bearer_subject
 
 POOL_SIZE = 1  # pinned: one connection per execution environment, as on Lambda
 MAX_OVERFLOW = 0
@@ -54,8 +54,6 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-KEYS: dict[str, str] = json.loads(os.environ["JWT_SIGNING_KEYS"])
-ISSUER = os.environ.get("JWT_ISSUER", "trident")
 HOST = os.environ["DB_HOST"]
 PORT = int(os.environ.get("DB_PORT", "5432"))
 USER = os.environ["DB_USER"]
@@ -91,27 +89,9 @@ sessions = async_sessionmaker(engine, expire_on_commit=False)
 app = FastAPI()
 
 
-def user_id(authorization: str) -> uuid.UUID:
-    scheme, _, token = authorization.partition(" ")
-    try:
-        kid = jwt.get_unverified_header(token).get("kid")
-        if scheme.lower() != "bearer" or kid not in KEYS:
-            raise jwt.InvalidTokenError("bad header")
-        claims = jwt.decode(
-            token,
-            KEYS[kid],
-            algorithms=["HS256"],
-            issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "jti", "iss"]},
-        )
-        return uuid.UUID(claims["sub"])
-    except (jwt.InvalidTokenError, ValueError) as exc:
-        raise HTTPException(401, "invalid token") from exc
-
-
 @app.get("/v1/users/me", response_model=UserOut)
 async def me(authorization: Annotated[str, Header()] = "") -> UserOut:
-    owner = user_id(authorization)
+    owner = bearer_subject(authorization)
     async with sessions() as session:
         user = await session.get(User, owner)
     if user is None:

@@ -12,18 +12,18 @@ Reads ``DATABASE_URL``, ``JWT_SIGNING_KEYS`` (JSON ``{kid: key}``) and ``JWT_ISS
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from datetime import datetime
 from typing import Annotated
 
-import jwt
 from fastapi import Depends, FastAPI, Header, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import BigInteger, DateTime, String
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bench.floor_token import bearer_subject
 
 POOL_SIZE = 10  # pinned: the floor's pool, whatever the app's settings are
 MAX_OVERFLOW = 0
@@ -63,8 +63,6 @@ class FileOut(BaseModel):
     rejected_reason: str | None
 
 
-KEYS: dict[str, str] = json.loads(os.environ["JWT_SIGNING_KEYS"])
-ISSUER = os.environ.get("JWT_ISSUER", "trident")
 _url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+asyncpg://", 1)
 engine = create_async_engine(_url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
 sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -72,21 +70,7 @@ app = FastAPI()
 
 
 def user_id(authorization: Annotated[str, Header()] = "") -> uuid.UUID:
-    scheme, _, token = authorization.partition(" ")
-    try:
-        kid = jwt.get_unverified_header(token).get("kid")
-        if scheme.lower() != "bearer" or kid not in KEYS:
-            raise jwt.InvalidTokenError("bad header")
-        claims = jwt.decode(
-            token,
-            KEYS[kid],
-            algorithms=["HS256"],
-            issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "jti", "iss"]},
-        )
-        return uuid.UUID(claims["sub"])
-    except (jwt.InvalidTokenError, ValueError) as exc:
-        raise HTTPException(401, "invalid token") from exc
+    return bearer_subject(authorization)
 
 
 @app.get("/health")

@@ -303,70 +303,72 @@ def _healthy(elbv2: Any, target_group_arn: str) -> int:
     )
 
 
-def _time_to_healthy(
+@dataclass(frozen=True)
+class Patience:
+    """How long a scale-out may take to show healthy targets, and how often to look."""
+
+    timeout_s: float
+    poll_s: float = 5
+    clock: Clock = time.monotonic
+    sleep: Sleep = time.sleep
+
+
+def _one_more_target(
     elbv2: Any,
     target_group_arn: str,
-    want: int,
+    before: int,
+    set_count: Callable[[int], object],
     *,
-    timeout_s: float,
-    poll_s: float,
-    clock: Clock = time.monotonic,
-    sleep: Sleep = time.sleep,
-) -> float:
-    started = clock()
-    while _healthy(elbv2, target_group_arn) < want:
-        if clock() - started > timeout_s:
-            raise TimeoutError(f"fewer than {want} healthy targets after {timeout_s:g} s")
-        sleep(poll_s)
-    return round(clock() - started, 1)
-
-
-def scale_out_fargate(
-    ecs: Any,
-    elbv2: Any,
-    *,
-    cluster: str,
-    service: str,
-    timeout_s: float = 900,
-    poll_s: float = 5,
+    patience: Patience,
 ) -> dict[str, Any]:
-    """Desired count + 1, seconds until that many targets are healthy; then put back."""
-    described = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
-    before = int(described["desiredCount"])
-    target_group = described["loadBalancers"][0]["targetGroupArn"]
-    ecs.update_service(cluster=cluster, service=service, desiredCount=before + 1)
+    """Count + 1, seconds until that many targets are healthy; then put the count back."""
+    set_count(before + 1)
     try:
-        seconds = _time_to_healthy(
-            elbv2, target_group, before + 1, timeout_s=timeout_s, poll_s=poll_s
-        )
+        started = patience.clock()
+        while _healthy(elbv2, target_group_arn) < before + 1:
+            if patience.clock() - started > patience.timeout_s:
+                raise TimeoutError(
+                    f"fewer than {before + 1} healthy targets after {patience.timeout_s:g} s"
+                )
+            patience.sleep(patience.poll_s)
+        seconds = round(patience.clock() - started, 1)
     finally:
-        ecs.update_service(cluster=cluster, service=service, desiredCount=before)
+        set_count(before)
     return {"from": before, "to": before + 1, "seconds": seconds}
 
 
-def scale_out_ec2(
-    autoscaling: Any, elbv2: Any, *, asg: str, timeout_s: float = 1200, poll_s: float = 5
+def scale_out_fargate(
+    ecs: Any, elbv2: Any, *, cluster: str, service: str, patience: Patience = Patience(900)
 ) -> dict[str, Any]:
-    """Desired capacity + 1, seconds until that many targets are healthy; then put back."""
+    """One more task than the service's desired count, timed to healthy."""
+    described = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+
+    def set_count(count: int) -> None:
+        ecs.update_service(cluster=cluster, service=service, desiredCount=count)
+
+    target_group = described["loadBalancers"][0]["targetGroupArn"]
+    before = int(described["desiredCount"])
+    return _one_more_target(elbv2, target_group, before, set_count, patience=patience)
+
+
+def scale_out_ec2(
+    autoscaling: Any, elbv2: Any, *, asg: str, patience: Patience = Patience(1200)
+) -> dict[str, Any]:
+    """One more instance than the group's desired capacity, timed to healthy."""
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[asg])[
         "AutoScalingGroups"
     ][0]
     before = int(group["DesiredCapacity"])
     if before + 1 > int(group["MaxSize"]):
         raise ValueError(f"{asg}: at its maximum ({group['MaxSize']}); nothing to scale out to")
-    target_group = group["TargetGroupARNs"][0]
-    autoscaling.set_desired_capacity(
-        AutoScalingGroupName=asg, DesiredCapacity=before + 1, HonorCooldown=False
-    )
-    try:
-        seconds = _time_to_healthy(
-            elbv2, target_group, before + 1, timeout_s=timeout_s, poll_s=poll_s
-        )
-    finally:
+
+    def set_count(count: int) -> None:
         autoscaling.set_desired_capacity(
-            AutoScalingGroupName=asg, DesiredCapacity=before, HonorCooldown=False
+            AutoScalingGroupName=asg, DesiredCapacity=count, HonorCooldown=False
         )
-    return {"from": before, "to": before + 1, "seconds": seconds}
+
+    target_group = group["TargetGroupARNs"][0]
+    return _one_more_target(elbv2, target_group, before, set_count, patience=patience)
 
 
 # --- CLI --------------------------------------------------------------------------------------

@@ -198,7 +198,7 @@ def test_fargate_scale_out_times_the_new_target_and_restores(
         TargetGroupArn=target_group, Targets=[{"Id": "10.0.1.10"}, {"Id": "10.0.1.11"}]
     )
     result = remote.scale_out_fargate(
-        ecs, elbv2, cluster="trident", service="web", timeout_s=5, poll_s=0
+        ecs, elbv2, cluster="trident", service="web", patience=remote.Patience(5, poll_s=0)
     )
     assert (result["from"], result["to"]) == (1, 2)
     assert result["seconds"] >= 0
