@@ -20,20 +20,32 @@ if TYPE_CHECKING:
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-# Applied to the final text of every record, tracebacks included, so a secret that
-# slips into an exception message or a library's debug line is still not written.
+# Applied to every text a line holds, tracebacks included, so a secret that slips into an
+# exception message or a library's debug line is still not written.
 _JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
+_SECRET_NAMES = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "access_token",
+    "refresh_token",
+    "authorization",
+    "cookie",
+    "set-cookie",
+)
+_SECRET_KEYS = frozenset(_SECRET_NAMES)
 _KEYED_SECRET = re.compile(
-    r"""(?ix)
-    (["']?(?:password|passwd|secret|token|access_token|refresh_token|authorization|cookie|set-cookie)
+    rf"""(?ix)
+    (["']?(?:{"|".join(_SECRET_NAMES)})
     ["']?\s*[:=]\s*)
-    ("[^"]*"|'[^']*'|(?:bearer\s+)?[^\s,;&}\]]+)
+    ("[^"]*"|'[^']*'|(?:bearer\s+)?[^\s,;&}}\]]+)
     """
 )
 REDACTED = "[REDACTED]"
-# Every name _KEYED_SECRET knows contains one of these. In ASCII text (every JSON line we
-# write: json.dumps escapes the rest) a case-insensitive match needs one in the lowered text,
-# so most lines skip that regex, which costs tens of microseconds per line.
+# Every name in _SECRET_NAMES contains one of these. In ASCII text a case-insensitive match
+# needs one in the lowered text, so most texts skip that regex, which costs tens of
+# microseconds per line.
 _SECRET_NAME_PARTS = ("passw", "secret", "token", "authorization", "cookie")
 
 
@@ -45,6 +57,33 @@ def scrub(text: str) -> str:
         if not any(part in lowered for part in _SECRET_NAME_PARTS):
             return text
     return _KEYED_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def _may_hold_secret(line: str) -> bool:
+    """False for a JSON line no text or key of which scrubbing could change: ASCII only
+    (json.dumps writes the rest as \\u escapes), no JWT's start, no part of a secret's name."""
+    if "eyJ" in line or "\\u" in line:
+        return True
+    lowered = line.lower()
+    return any(part in lowered for part in _SECRET_NAME_PARTS)
+
+
+def _scrubbed(value: Any) -> Any:
+    """``value`` with every text in it scrubbed, and whatever a secret's name holds redacted."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if str(key).lower() in _SECRET_KEYS else _scrubbed(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrubbed(item) for item in value]
+    return value
+
+
+def _scrubbed_text(value: object) -> str:
+    return scrub(str(value))
 
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
@@ -66,7 +105,12 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return scrub(json.dumps(entry, default=str))
+        line = json.dumps(entry, default=str)
+        if not _may_hold_secret(line):
+            return line
+        # Scrubbed before encoding, not after: a redaction then never breaks the JSON, and
+        # JSON inside a text (a message body) is matched as written, not as escaped.
+        return json.dumps(_scrubbed(entry), default=_scrubbed_text)
 
 
 _CREDENTIAL_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")

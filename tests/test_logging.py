@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.observability import JsonFormatter
+from app.observability import REDACTED, JsonFormatter
 
 PASSWORD_SENTINEL = "Sentinel-Pa55word-XYZ"
 WRONG_PASSWORD_SENTINEL = "Sentinel-Wr0ngPa55-XYZ"
@@ -238,3 +238,34 @@ def test_scrub_redacts_exactly_what_its_patterns_match(text: str) -> None:
 
     reference = _KEYED_SECRET.sub(lambda m: m.group(1) + REDACTED, _JWT.sub(REDACTED, text))
     assert scrub(text) == reference
+
+
+@pytest.mark.parametrize(
+    ("message", "extra", "field", "shown"),
+    [
+        # A secret at the end of a text: the redaction stops where the text does.
+        ("password=hunter2", {}, "msg", "password=[REDACTED]"),
+        ("login", {"password": "hunter2"}, "password", REDACTED),
+        # JSON inside a text (a message body): matched as written, not as escaped.
+        (
+            "poison",
+            {"body_prefix": '{"password": "hunter2'},
+            "body_prefix",
+            '{"password": [REDACTED]',
+        ),
+        (
+            "call",
+            {"headers": {"Authorization": "Bearer hunter2"}},
+            "headers",
+            {"Authorization": REDACTED},
+        ),
+        ("pa\u017f\u017fword=hunter2", {}, "msg", "pa\u017f\u017fword=[REDACTED]"),
+    ],
+)
+def test_a_redacted_line_is_still_json(
+    message: str, extra: dict[str, Any], field: str, shown: Any
+) -> None:
+    record = logging.makeLogRecord({"name": "app", "levelname": "INFO", "msg": message, **extra})
+    line = JsonFormatter().format(record)
+    assert "hunter2" not in line
+    assert json.loads(line)[field] == shown
