@@ -31,8 +31,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("app.middleware")
 
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Base64's "+/=" too: API Gateway's request ids use them.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:+/=-]{1,128}$")
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def new_request_id(incoming: str) -> str:
+    """The client's X-Request-ID; else the id the platform gave the request, which its entry
+    point put in ``request_id_var`` (API Gateway's, on Lambda); else a new one."""
+    for candidate in (incoming, request_id_var.get()):
+        if candidate and _VALID_REQUEST_ID.match(candidate):
+            return candidate
+    return os.urandom(16).hex()
 
 
 def request_id_of(scope: Scope) -> str | None:
@@ -164,7 +174,7 @@ class RequestContextMiddleware:
                 authenticated = True
             elif name == b"x-forwarded-proto":
                 forwarded_proto.append(value.decode("latin-1"))
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else os.urandom(16).hex()
+        request_id = new_request_id(incoming)
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         defaults = [

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# Fields every line written in this context carries, set by an entry point (on Lambda: the
+# invocation's request id, function name and cold start).
+log_fields_var: ContextVar[dict[str, Any] | None] = ContextVar("log_fields", default=None)
 
 # Applied to every text a line holds, tracebacks included, so a secret that slips into an
 # exception message or a library's debug line is still not written.
@@ -100,6 +103,9 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        fields = log_fields_var.get()
+        if fields:
+            entry.update(fields)
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value
@@ -117,27 +123,31 @@ _CREDENTIAL_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
 
 
 def configure_logging(settings: Settings) -> None:
-    """Our JSON lines on stderr (containers, workers, the jobs and migration Lambdas)."""
+    """Every entry point's one call: our JSON lines on stderr, secrets scrubbed, from one
+    handler on the root logger."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    for existing in list(root.handlers):
-        if isinstance(existing.formatter, JsonFormatter):
-            root.removeHandler(existing)
-    root.addHandler(handler)
     from app.config import Target
 
-    if settings.target is not Target.LAMBDA:
-        # Our JSON lines never print where a call came from, or the thread or process: skip
-        # collecting them for every record (the logging HOWTO's "Optimization" list). Lambda
-        # keeps them: Powertools' records print the location.
-        logging._srcfile = None
-        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    if settings.target is Target.LAMBDA:
+        # The runtime's own plain-text handler would print every record a second time.
+        logging.basicConfig(handlers=[handler], force=True)
+    else:
+        # Only ours is replaced: a host's handlers (a test runner's capture) stay.
+        root = logging.getLogger()
+        for existing in list(root.handlers):
+            if isinstance(existing.formatter, JsonFormatter):
+                root.removeHandler(existing)
+        root.addHandler(handler)
+    # Our JSON lines never print where a call came from, or the thread or process: skip
+    # collecting them for every record (the logging HOWTO's "Optimization" list).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     set_levels(settings)
 
 
 def set_levels(settings: Settings) -> None:
-    """Levels for every entry point, whoever formats the lines."""
+    """Levels for every entry point."""
     root = logging.getLogger()
     root.setLevel(settings.observability.log_level)
     # Uvicorn's own access log would duplicate ours (and log raw query strings).
@@ -149,6 +159,7 @@ def set_levels(settings: Settings) -> None:
     logging.getLogger("sqlalchemy.engine").setLevel(
         logging.INFO if settings.db.echo else logging.WARNING
     )
+    logging.getLogger("mangum").setLevel(logging.WARNING)  # a line per request, as ours
 
 
 access_logger = logging.getLogger("app.access")

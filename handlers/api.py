@@ -16,21 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import logging
 import os
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools import Metrics
 from mangum import Mangum
 
 from app.config import Settings, SettingsError
 from app.deferred import Deferred, health_app
-from app.observability import EmfMetrics, request_id_var, scrub, set_levels
+from app.observability import EmfMetrics, configure_logging
 from app.resources import Resources
-from handlers import lambda_settings, snapstart
+from handlers import invocation, lambda_settings, snapstart
 from handlers.events import EventQuirks, correlation_id
 
 if TYPE_CHECKING:
@@ -46,33 +43,6 @@ TEXT_MIME_TYPES = ["text/", "application/json", "application/javascript", "+json
 def make_adapter(app: Any) -> Mangum:
     """Mangum for any ASGI app: lifespan off, our event fixes, our text types."""
     return Mangum(EventQuirks(app), lifespan="off", text_mime_types=TEXT_MIME_TYPES)
-
-
-class ScrubbingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON (Lambda context, cold start, correlation id) plus our request id,
-    with secrets scrubbed like every other log line of ours."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        request_id = request_id_var.get()
-        if request_id and not hasattr(record, "request_id"):
-            record.request_id = request_id
-        return scrub(super().format(record))
-
-
-def _configure_logging(settings: Settings) -> Logger:
-    """Every record (ours, Mangum's, SQLAlchemy's) leaves through Powertools' handler, the
-    root logger's only one: the runtime's plain-text handler would print each one again."""
-    powertools = Logger(
-        service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
-        level=settings.observability.log_level,
-        logger_formatter=ScrubbingFormatter(),
-        stream=sys.stdout,
-    )
-    logging.basicConfig(handlers=[powertools.registered_handler], force=True)
-    set_levels(settings)
-    logging.getLogger(powertools.service).propagate = False  # its records already went out
-    logging.getLogger("mangum").setLevel(logging.WARNING)  # one line per request, like ours
-    return powertools
 
 
 class Environment:
@@ -93,10 +63,11 @@ class Environment:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.settings = settings
-        self.logger = _configure_logging(settings)
+        configure_logging(settings)
+        service = os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE)
         self.metrics = Metrics(
             namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE),
-            service=self.logger.service,
+            service=service,
         )
         self.resources = Resources(settings)
         emf = EmfMetrics(self.metrics)
@@ -104,26 +75,30 @@ class Environment:
         self.app = Deferred(light, lambda group: self._build_app(emf, group))
         self.adapter = make_adapter(self.app)
         self.tracer: Tracer | None = None
-        handle = self.logger.inject_lambda_context(clear_state=True)(self._serve)
-        handle = self.metrics.log_metrics(capture_cold_start_metric=True)(handle)
+        handle = self.metrics.log_metrics(capture_cold_start_metric=True)(self._serve)
         if settings.observability.tracing_enabled:
             # Only here: the X-Ray SDK is a quarter of a second of cold start.
             from aws_lambda_powertools import Tracer
 
-            self.tracer = Tracer(service=self.logger.service)
+            self.tracer = Tracer(service=service)
             handle = self.tracer.capture_lambda_handler(handle)
-        self.handle: Callable[[dict[str, Any], Any], dict[str, Any]] = handle
+        self._handle: Callable[[dict[str, Any], Any], dict[str, Any]] = handle
         snapstart.register(self)
+
+    def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        # API Gateway's request id (an ALB's trace id) is the request's X-Request-ID and
+        # every line's request_id, unless the client sent its own.
+        with invocation(context, correlation_id(event)):
+            return self._handle(event, context)
+
+    def _serve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return self.adapter(event, context)
 
     def _build_app(self, metrics: EmfMetrics, group: str | None) -> FastAPI:
         from app.main import build_app
 
         groups = None if group is None else (group,)
         return build_app(self.settings, resources=self.resources, metrics=metrics, groups=groups)
-
-    def _serve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        self.logger.set_correlation_id(correlation_id(event))
-        return self.adapter(event, context)
 
 
 _environment: Environment | None = None

@@ -4,6 +4,7 @@ header however the event carried them."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -61,7 +62,8 @@ class EventQuirks:
 
 
 def correlation_id(event: dict[str, Any]) -> str | None:
-    """API Gateway's request id; an ALB has none, its trace id is the next best thing."""
+    """API Gateway's request id; an ALB has none, the root of its trace id is the next best
+    thing."""
     request_id = event.get("requestContext", {}).get("requestId")
     if isinstance(request_id, str):
         return request_id
@@ -70,7 +72,8 @@ def correlation_id(event: dict[str, Any]) -> str | None:
     if trace is None:
         multi = event.get("multiValueHeaders") or {}
         trace = (multi.get("x-amzn-trace-id") or [None])[0]
-    return trace if isinstance(trace, str) else None
+    root = re.search(r"(?:^|;)Root=([^;]+)", trace) if isinstance(trace, str) else None
+    return root[1] if root else None
 
 
 def http_api_event(method: str, path: str, headers: dict[str, str]) -> dict[str, Any]:

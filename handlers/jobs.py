@@ -26,6 +26,7 @@ from app.jobs.queue import Queue
 from app.jobs.runner import process_message, settle, sweep
 from app.jobs.runtime import JobRuntime
 from app.observability import configure_logging
+from handlers import invocation
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -88,9 +89,11 @@ def record_handler(record: SQSRecord) -> None:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    with invocation(context):
+        environment()  # logging configured before the batch processor's first line
+        response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
     return response
 
 
@@ -106,5 +109,6 @@ async def _housekeeping(env: _Environment) -> dict[str, Any]:
 
 
 def housekeeping(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    env = environment()
-    return env.loop.run_until_complete(_housekeeping(env))
+    with invocation(context):
+        env = environment()
+        return env.loop.run_until_complete(_housekeeping(env))

@@ -22,7 +22,7 @@ import urllib.request
 from typing import Any
 
 from app.observability import configure_logging
-from handlers import lambda_settings
+from handlers import invocation, lambda_settings
 
 logger = logging.getLogger("app.migrate")
 PHYSICAL_ID = "trident-schema"
@@ -69,7 +69,11 @@ def _respond(event: dict[str, Any], status: str, reason: str, data: dict[str, An
 
 
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
-    event = event or {}
+    with invocation(context):
+        return _handle(event or {})
+
+
+def _handle(event: dict[str, Any]) -> dict[str, Any]:
     request_type = event.get("RequestType")
     if request_type is None:  # a Trigger, or someone invoking it by hand
         return migrate()

@@ -115,25 +115,29 @@ def _iam_guard_installed() -> Iterator[None]:
     yield from iam_guard.install()
 
 
-# What configure_logging turns off for containers (Lambda's Powertools lines print the location).
+# What configure_logging turns off (our lines print no location, thread or process).
 _LOGGING_RECORD_SWITCHES = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
 
 
 @pytest.fixture(autouse=True)
 def _root_logging_restored() -> Iterator[None]:
-    """An app built in-process reconfigures logging (root level, handler, record fields): a
-    test that set LOG_LEVEL=CRITICAL must not silence the records a later test reads."""
+    """An app or Lambda handler built in-process reconfigures logging (root level, handlers,
+    record fields): a test that set LOG_LEVEL=CRITICAL must not silence the records a later
+    test reads, and pytest's capture handlers the Lambda configuration removed come back."""
     root = logging.getLogger()
-    level, handlers = root.level, set(root.handlers)
+    level, handlers = root.level, list(root.handlers)
     record_fields = [(name, getattr(logging, name)) for name in _LOGGING_RECORD_SWITCHES]
     yield
     root.setLevel(level)
     for name, value in record_fields:
         setattr(logging, name, value)
-    for handler in set(root.handlers) - handlers:
+    for handler in list(root.handlers):
         # pytest's own capture handlers come and go per phase; ours carry the JSON formatter.
-        if isinstance(handler.formatter, JsonFormatter):
+        if handler not in handlers and isinstance(handler.formatter, JsonFormatter):
             root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,8 @@
 
 Runs with DEBUG on the root logger and SQL echo on, the noisiest settings the service has,
 and checks both the raw records (what any handler could write) and our JSON output.
+``log_entries`` is the shape every entry point's output is held to (the Lambda handlers in
+tests/handlers and tests/jobs, the worker and Gunicorn in their own tests).
 """
 
 from __future__ import annotations
@@ -71,11 +73,31 @@ def leaks(texts: Iterator[str], secrets: dict[str, str]) -> list[str]:
     return sorted({name for text in texts for name, secret in secrets.items() if secret in text})
 
 
+# What every line of every entry point carries (request_id too, when written in a request).
+REQUIRED_KEYS = frozenset({"ts", "level", "logger", "msg"})
+LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+
+
+def log_entries(output: str, secrets: dict[str, str]) -> list[dict[str, Any]]:
+    """Each line an entry point wrote, parsed: all of them JSON objects with the required keys
+    and none holding a secret."""
+    entries = []
+    for line in output.splitlines():
+        assert not leaks(iter([line]), secrets), line
+        entry = json.loads(line)
+        assert entry.keys() >= REQUIRED_KEYS, line
+        assert isinstance(entry["ts"], float), line
+        assert entry["level"] in LEVELS, line
+        entries.append(entry)
+    return entries
+
+
 async def test_no_secret_reaches_any_log_record(
     debug_logging: None,
     app_factory: Callable[..., FastAPI],
     json_lines: JsonLines,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app = app_factory(log_level="DEBUG", sql_echo=True)
@@ -162,6 +184,10 @@ async def test_no_secret_reaches_any_log_record(
     for line in json_lines.lines:
         assert not leaks(iter([line]), secrets), line
     assert not leaks(iter([caplog.text]), secrets)
+    # What the container's process wrote (configure_logging: stderr) is those lines exactly.
+    assert log_entries(capsys.readouterr().err, secrets) == [
+        json.loads(line) for line in json_lines.lines
+    ]
 
     # One access line per request, carrying the id the response carried.
     access = [json.loads(line) for line in json_lines.lines if '"logger": "app.access"' in line]

@@ -13,6 +13,7 @@ from bench.lambda_emulator import Emulator, EmulatorError, http_api_event
 from deployment.bytecode import BundleError, find_python
 from deployment.lambda_bundle import CHECK_ENV, FUNCTIONS, Bundle, build
 from tests.conftest import TEST_KEYS
+from tests.test_logging import log_entries
 
 pytestmark = pytest.mark.subprocess
 
@@ -109,13 +110,17 @@ def test_api_bundle_cold_start_logs_and_metrics(api_bundle: Bundle, api_emulator
     )
     second = api_emulator.invoke(http_api_event("GET", "/health"))
     assert second.payload["statusCode"] == 200
-    access = [line for line in log_lines(api_emulator) if line.get("message") == "request"]
+    access = [line for line in log_lines(api_emulator) if line.get("msg") == "request"]
     assert [line["cold_start"] for line in access] == [True, False]
-    assert access[0]["correlation_id"] == first_event["requestContext"]["requestId"]
+    assert access[0]["request_id"] == first_event["requestContext"]["requestId"]
     assert access[0]["route"] == "/health"
     assert access[0]["function_name"] == "trident-local"
     emf = [line for line in log_lines(api_emulator) if "_aws" in line and "route" in line]
     assert [line["requests"] for line in emf] == [[1.0], [1.0]]
+    # Nothing else: the runtime's own handler is gone, every other line is in our one shape.
+    assert api_emulator.log_path is not None
+    lines = api_emulator.log_path.read_text().splitlines()
+    assert log_entries("\n".join(line for line in lines if not line.startswith('{"_aws"')), {})
 
 
 def test_api_bundle_under_snapstart(api_emulator: Emulator) -> None:
@@ -124,7 +129,7 @@ def test_api_bundle_under_snapstart(api_emulator: Emulator) -> None:
     api_emulator.start()
     result = api_emulator.invoke(http_api_event("GET", "/health"))
     assert result.payload["statusCode"] == 200
-    messages = [line.get("message") for line in log_lines(api_emulator)]
+    messages = [line.get("msg") for line in log_lines(api_emulator)]
     assert messages.index("snapstart: warmed before the snapshot") < messages.index(
         "snapstart: restored"
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -73,23 +72,6 @@ class LambdaRunner:
 
 
 @pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """The handler rewires the root logger for Lambda; put the test process's back."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    filters = {handler: list(handler.filters) for handler in handlers}
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-        handler.filters[:] = filters[handler]
-    root.setLevel(level)
-
-
-@pytest.fixture
 def function_settings(
     clone_database: Callable[[str | None], str], tmp_path: Path
 ) -> Callable[..., Settings]:
@@ -103,9 +85,7 @@ def function_settings(
 
 
 @pytest.fixture
-def run_lambda(
-    function_settings: Callable[..., Settings], restore_logging: None
-) -> Iterator[Callable[..., LambdaRunner]]:
+def run_lambda(function_settings: Callable[..., Settings]) -> Iterator[Callable[..., LambdaRunner]]:
     runners: list[LambdaRunner] = []
 
     def start(**overrides: Any) -> LambdaRunner:

@@ -85,6 +85,8 @@ def test_rest_api_v1_with_stage(run_lambda: Callable[..., LambdaRunner]) -> None
     assert response["statusCode"] == 200
     assert json.loads(response["body"]) == {"status": "ok"}
     assert response["headers"]["content-type"] == "application/json"
+    # API Gateway's request id, as in its own logs.
+    assert response["headers"]["x-request-id"] == "77375676-xmpl-4b79-853a-f982474efe18"
     event = load_event("apigw_rest_v1", path="/missing")
     event["requestContext"]["path"] = "/prod/missing"
     problem = handler(event)
@@ -99,6 +101,8 @@ def test_alb_event(run_lambda: Callable[..., LambdaRunner]) -> None:
     assert json.loads(response["body"]) == {"status": "ok"}
     # The target group has multi-value headers on, so the answer must use them too.
     assert response["multiValueHeaders"]["content-type"] == ["application/json"]
+    # No request id from an ALB: the root of its trace id (X-Amzn-Trace-Id) stands in.
+    assert response["multiValueHeaders"]["x-request-id"] == ["1-5bdb40ca-556d8b0c50dc66f0511bf520"]
     assert "headers" not in response
 
 

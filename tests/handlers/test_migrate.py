@@ -12,14 +12,17 @@ from typing import Any
 
 import pytest
 
+import handlers
 import handlers.migrate
 from app.local.postgres import database_url
+from tests.handlers.conftest import FakeContext
+from tests.test_logging import PASSWORD_SENTINEL, log_entries
 
 
 def run_handler(event: dict[str, Any] | None) -> dict[str, Any]:
     # Alembic's env runs asyncio.run: keep it off any loop the test session has.
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(handlers.migrate.handler, event, None).result(timeout=120)
+        return pool.submit(handlers.migrate.handler, event, FakeContext()).result(timeout=120)
 
 
 @pytest.fixture
@@ -116,3 +119,28 @@ def test_failure_fails_the_deploy(
         run_handler({})
     run_handler(cloudformation.event("Update"))
     assert cloudformation.responses[-1]["Status"] == "FAILED"
+
+
+def test_lines_are_one_json_shape_naming_the_invocation(
+    pg_server: Any,
+    empty_database: str,
+    cloudformation: CloudFormation,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The server trusts its socket: any password connects, and none may be written.
+    url = database_url(pg_server, empty_database)
+    monkeypatch.setenv("DATABASE_URL", url.replace(":@", f":{PASSWORD_SENTINEL}@", 1))
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    monkeypatch.setattr(handlers, "_cold", True)  # as in a new execution environment
+    run_handler(cloudformation.event("Create"))
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://nobody:{PASSWORD_SENTINEL}@127.0.0.1:1/x")
+    run_handler(cloudformation.event("Update"))
+    assert [r["Status"] for r in cloudformation.responses] == ["SUCCESS", "FAILED"]
+
+    entries = log_entries(capsys.readouterr().err, {"password": PASSWORD_SENTINEL})
+    assert {e["function_request_id"] for e in entries} == {FakeContext.aws_request_id}
+    by_message = {entry["msg"]: entry for entry in entries}
+    assert by_message["migrations applied"]["cold_start"] is True
+    assert by_message["migrations failed"]["cold_start"] is False
+    assert "ConnectionRefusedError" in by_message["migrations failed"]["exc"]

@@ -15,10 +15,16 @@ from typing import Any
 
 import pytest
 
+import handlers
 import handlers.jobs
+from app.observability import REDACTED
 from tests.conftest import REPO
 from tests.files.conftest import insert_file, insert_user
+from tests.handlers.conftest import FakeContext
 from tests.jobs.conftest import JobsStack
+from tests.test_logging import PASSWORD_SENTINEL, log_entries
+
+TOKEN_SENTINEL = "Sentinel-T0ken-XYZ"
 
 
 def _record(body: str, *, receive_count: int = 1, message_id: str | None = None) -> dict[str, Any]:
@@ -61,7 +67,7 @@ def _settings_env(stack: JobsStack, **extra: str) -> dict[str, str]:
 
 
 def _invoke_lambda(
-    env: dict[str, str], event: dict[str, Any], entry: str = "handler"
+    env: dict[str, str], event: dict[str, Any], entry: str = "handler", context: Any = None
 ) -> dict[str, Any]:
     """Run the handler the way Lambda does: on a thread with no running event loop."""
     saved = {key: os.environ.get(key) for key in env}
@@ -71,7 +77,7 @@ def _invoke_lambda(
         def call() -> dict[str, Any]:
             handlers.jobs._environment = None
             try:
-                result: dict[str, Any] = getattr(handlers.jobs, entry)(event, None)
+                result: dict[str, Any] = getattr(handlers.jobs, entry)(event, context)
                 return result
             finally:
                 environment = handlers.jobs._environment
@@ -118,6 +124,31 @@ async def test_lambda_batch_reports_only_the_failed_message(stack: JobsStack) ->
     assert [m["Body"] for m in parked] == ["{poison"]
 
 
+async def test_lambda_lines_are_one_json_shape_naming_the_invocation(
+    stack: JobsStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing = await stack.submit("fail", {"message": f"token={TOKEN_SENTINEL}"})
+    stack.sqs.purge_queue(QueueUrl=stack.queues.jobs_queue_url)  # the event carries it
+    poison = json.dumps({"password": PASSWORD_SENTINEL})[:-1]  # cut short: not JSON
+    event = {"Records": [_record(json.dumps({"job_id": failing})), _record(poison)]}
+    monkeypatch.setattr(handlers, "_cold", True)  # as in a new execution environment
+    capsys.readouterr()  # the function's lines only
+    env = _settings_env(
+        stack, TARGET="lambda", DIAGNOSTIC_JOBS="true", LOG_LEVEL="DEBUG", SQL_ECHO="true"
+    )
+    response = _invoke_lambda(env, event, context=FakeContext())
+    assert len(response["batchItemFailures"]) == 1  # the failed job comes back
+
+    secrets = {"password": PASSWORD_SENTINEL, "token": TOKEN_SENTINEL}
+    entries = log_entries(capsys.readouterr().err, secrets)
+    assert {(e["function_request_id"], e["function_name"], e["cold_start"]) for e in entries} == {
+        (FakeContext.aws_request_id, FakeContext.function_name, True)
+    }
+    by_message = {entry["msg"]: entry for entry in entries}
+    assert by_message["poison message"]["body_prefix"] == '{"password": [REDACTED]'
+    assert f"RuntimeError: token={REDACTED}" in by_message["job attempt failed"]["exc"]
+
+
 def _start_worker(stack: JobsStack, tmp_path: Path, **extra: str) -> subprocess.Popen[bytes]:
     with (tmp_path / f"worker-{uuid.uuid4().hex[:6]}.log").open("wb") as log:
         return subprocess.Popen(
@@ -129,13 +160,39 @@ def _start_worker(stack: JobsStack, tmp_path: Path, **extra: str) -> subprocess.
         )
 
 
-async def _wait_running(stack: JobsStack, job_id: str, within_s: float = 30) -> None:
+def _worker_log(tmp_path: Path) -> str:
+    (log,) = tmp_path.glob("worker-*.log")
+    return log.read_text()
+
+
+async def _wait_running(
+    stack: JobsStack, job_id: str, within_s: float = 30, status: str = "running"
+) -> None:
     import asyncio
 
     deadline = time.monotonic() + within_s
-    while await stack.status(job_id) != "running":
-        assert time.monotonic() < deadline, "job never started"
+    while await stack.status(job_id) != status:
+        assert time.monotonic() < deadline, f"job never {status}"
         await asyncio.sleep(0.05)
+
+
+@pytest.mark.subprocess
+async def test_worker_lines_are_one_json_shape_without_secrets(
+    stack: JobsStack, tmp_path: Path
+) -> None:
+    job_id = await stack.submit("fail", {"message": f"token={TOKEN_SENTINEL}", "permanent": True})
+    worker = _start_worker(stack, tmp_path, LOG_LEVEL="DEBUG", SQL_ECHO="true")
+    try:
+        await _wait_running(stack, job_id, status="failed")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+    finally:
+        worker.kill()
+    entries = log_entries(_worker_log(tmp_path), {"token": TOKEN_SENTINEL})
+    messages = [entry["msg"] for entry in entries]
+    assert messages.index("worker started") < messages.index("worker stopped")
+    (failed,) = [entry for entry in entries if entry["msg"] == "job failed permanently"]
+    assert failed["error"] == f"PermanentJobError: token={REDACTED}"
 
 
 @pytest.mark.subprocess
