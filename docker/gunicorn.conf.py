@@ -11,6 +11,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gunicorn.glogging import Logger
+
+from app.observability import JsonFormatter
+
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
 wsgi_app = "app.main:create_app()"
 worker_class = "uvicorn_worker.UvicornWorker"
@@ -29,6 +33,19 @@ forwarded_allow_ips = ""
 accesslog = None  # the app writes one JSON line per request
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+class JsonLogger(Logger):
+    """Gunicorn's own lines (and the Uvicorn workers', which share its handler) in the app's
+    JSON shape, scrubbed: one log format per container."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
+
+
+logger_class = JsonLogger
 
 # Prometheus multiprocess mode: every worker writes its samples under one directory and
 # /metrics (whichever worker answers) sums them. Set before any worker imports the client.

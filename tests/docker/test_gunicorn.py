@@ -15,6 +15,7 @@ import pytest
 
 from app.local.aws import free_port
 from tests.conftest import REPO, server_env
+from tests.test_logging import PASSWORD_SENTINEL, log_entries
 
 
 @pytest.fixture
@@ -29,6 +30,7 @@ def gunicorn(clone_database: Callable[[], str], tmp_path: Path) -> Iterator[str]
         TARGET="ec2",
         DOCS_ENABLED="false",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        LOG_LEVEL="INFO",
     )
     log = (tmp_path / "gunicorn.log").open("wb")
     process = subprocess.Popen(
@@ -83,3 +85,22 @@ def test_metrics_sum_across_workers(gunicorn: str) -> None:
             # Whichever worker answers the scrape, it reports the sum over both.
             assert count == 40.0, text
     assert "db_pool_connections_in_use" in text
+
+
+@pytest.mark.subprocess
+def test_gunicorn_and_app_lines_are_one_json_shape(gunicorn: str, tmp_path: Path) -> None:
+    bearer = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzZW50aW5lbCJ9.U2VudGluZWw"
+    with httpx.Client(base_url=gunicorn) as client:
+        login = {"username": "nobody@example.com", "password": PASSWORD_SENTINEL}
+        assert client.post("/v1/auth/token", data=login).status_code == 401
+        assert client.get("/v1/users/me", headers={"Authorization": bearer}).status_code == 401
+    log = tmp_path / "gunicorn.log"
+    secrets = {"password": PASSWORD_SENTINEL, "bearer token": bearer.split()[1]}
+    deadline = time.monotonic() + 10
+    # A worker writes its access line just after the response.
+    while len([e for e in log_entries(log.read_text(), secrets) if e["msg"] == "request"]) < 3:
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    loggers = {entry["logger"] for entry in log_entries(log.read_text(), secrets)}
+    # Gunicorn's master and Uvicorn's workers write in the app's shape too.
+    assert {"gunicorn.error", "uvicorn.error", "app.access"} <= loggers
