@@ -89,7 +89,8 @@ def _scrubbed_text(value: object) -> str:
     return scrub(str(value))
 
 
-_RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# Not fields of ours: "color_message" is Uvicorn's copy of msg with terminal colours.
+_RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

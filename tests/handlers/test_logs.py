@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import NoReturn
 from urllib.parse import urlencode
 
 import pytest
@@ -42,7 +42,7 @@ def test_api_lines_are_one_json_shape_naming_the_invocation(
     assert [r["statusCode"] for r in responses] == [201, 200], responses
     token = json_body(responses[1])["access_token"]
 
-    def crash(self: TokenIssuer, token: str) -> Any:
+    def crash(self: TokenIssuer, token: str) -> NoReturn:
         raise RuntimeError(f"could not verify {token}")
 
     # A secret in an exception's message: the traceback is logged, the token must not be.
