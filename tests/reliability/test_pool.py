@@ -126,7 +126,8 @@ async def test_bursts_beyond_the_pool_queue_for_connections_instead_of_failing(
         else:  # a slow moment on a shared machine may still cost one its turn
             assert_problem(response, 503, "database-busy")
             assert response.headers["retry-after"]
-    assert succeeded == len(results), [r.status_code for r, _ in results]
+    # A deadlock on a second connection fails nearly all of them; a loaded machine, one or two.
+    assert succeeded >= 0.9 * len(results), [r.status_code for r, _ in results]
     assert app.state.resources.db.engine.pool.checkedout() == 0
 
 
