@@ -38,6 +38,20 @@ RESERVED_CONNECTIONS = 8
 
 MIN_JOBS_FUNCTION_TIMEOUT_S = 30
 
+# Named starting points for the knobs below; ``-c`` values override them (``-c profile=ha``).
+PROFILES: dict[str, dict[str, Any]] = {
+    # What `cdk deploy` creates unless told otherwise: the least that runs, one of each.
+    "default": {},
+    # Production: every tier survives the loss of an Availability Zone (the VPC spans two).
+    "ha": {
+        "nat_gateways": 2,
+        "db_multi_az": True,
+        "fargate_min_tasks": 2,
+        "fargate_worker_min_tasks": 2,
+        "ec2_min_instances": 2,
+    },
+}
+
 
 class SettingsError(ValueError):
     """A context value is unknown, malformed, or the sizing does not fit the database."""
@@ -58,6 +72,8 @@ def instance_vcpus(instance_type: str) -> int:
 class DeploySettings:
     """All knobs, flat, so that each one is a single ``-c name=value``."""
 
+    # The profile the other knobs start from (PROFILES); recorded for the reader.
+    profile: str = "default"
     # Which target stacks the app synthesizes (and the connection budget counts).
     targets: tuple[str, ...] = TARGETS
     # Prefix of stack names: Trident-Shared, Trident-Lambda, ...
@@ -147,6 +163,8 @@ class DeploySettings:
     requests_per_target: int = 1000
 
     def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise SettingsError(f"profile: unknown {self.profile!r}; choose from {list(PROFILES)}")
         if self.nat_gateways < 1:
             raise SettingsError("nat_gateways must be >= 1: functions and tasks reach AWS APIs")
         unknown = set(self.targets) - set(TARGETS)
@@ -268,8 +286,12 @@ class DeploySettings:
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> DeploySettings:
-        """Build from CDK context (``node.try_get_context``): strings from ``-c`` are parsed."""
-        values: dict[str, Any] = {}
+        """Build from CDK context (``node.try_get_context``): strings from ``-c`` are parsed,
+        over the chosen profile's values."""
+        profile = str(get("profile") or "default").strip()
+        if profile not in PROFILES:
+            raise SettingsError(f"profile: unknown {profile!r}; choose from {list(PROFILES)}")
+        values: dict[str, Any] = {**PROFILES[profile], "profile": profile}
         hints = get_type_hints(cls)
         for spec in fields(cls):
             raw = get(spec.name)
@@ -277,6 +299,11 @@ class DeploySettings:
                 continue
             values[spec.name] = _coerce(spec.name, raw, hints[spec.name])
         return cls(**values)
+
+    @classmethod
+    def of_profile(cls, profile: str) -> DeploySettings:
+        """A profile's knobs, nothing else overridden."""
+        return cls.from_context({"profile": profile}.get)
 
     def replace(self, **changes: Any) -> DeploySettings:
         return dataclasses.replace(self, **changes)

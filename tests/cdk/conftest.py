@@ -44,6 +44,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
 
 # A second app: every non-default branch (certificates, arm64, SnapStart, bigger sizes).
 VARIANT_CONTEXT = {
+    "profile": "ha",
     "lambda_memory": "1536",
     "lambda_architecture": "arm64",
     "lambda_snapstart": "true",

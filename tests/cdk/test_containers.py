@@ -82,6 +82,17 @@ def test_fargate_scales_on_cpu_requests_and_queue_depth(assembly: Assembly) -> N
     assert capacities == [(1, 2), (1, 4)]
 
 
+def test_the_ha_profile_runs_two_of_everything(variant: Assembly) -> None:
+    """`-c profile=ha` (the variant): a NAT gateway per AZ, a Multi-AZ database, two web
+    tasks, two workers and two instances at least."""
+    variant.template("Shared").resource_count_is("AWS::EC2::NatGateway", 2)
+    variant.template("Shared").has_resource_properties("AWS::RDS::DBInstance", {"MultiAZ": True})
+    targets = variant.resources("Fargate", "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert sorted(t["Properties"]["MinCapacity"] for t in targets.values()) == [2, 2]
+    (group,) = variant.resources("Ec2", "AWS::AutoScaling::AutoScalingGroup").values()
+    assert group["Properties"]["MinSize"] == "2"
+
+
 def test_image_is_staged_from_the_dockerfile_without_building(assembly: Assembly) -> None:
     manifest = json.loads((assembly.outdir / "Trident-Fargate.assets.json").read_text())
     (image,) = manifest["dockerImages"].values()

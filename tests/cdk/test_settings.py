@@ -46,6 +46,21 @@ def test_bad_context_is_refused_by_name(name: str, value: str, message: str) -> 
         DeploySettings.from_context({name: value}.get)
 
 
+def test_a_profile_is_a_starting_point_the_context_overrides() -> None:
+    ha = DeploySettings.of_profile("ha")
+    assert (ha.nat_gateways, ha.db_multi_az, ha.fargate_min_tasks, ha.ec2_min_instances) == (
+        2,
+        True,
+        2,
+        2,
+    )
+    ha.check_connection_budget()
+    tuned = DeploySettings.from_context({"profile": "ha", "fargate_min_tasks": "3"}.get)
+    assert (tuned.fargate_min_tasks, tuned.nat_gateways) == (3, 2)
+    with pytest.raises(SettingsError, match=r"unknown 'prod'; choose from \['default', 'ha'\]"):
+        DeploySettings.from_context({"profile": "prod"}.get)
+
+
 def test_defaults_fit_the_database() -> None:
     settings = DeploySettings()
     budget = settings.connection_budget()
