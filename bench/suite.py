@@ -99,13 +99,19 @@ def meta(command: str) -> dict[str, Any]:
 
 
 def cost_curve(inputs: Inputs, points: int = 60) -> dict[str, list[float]]:
-    """Totals on a log grid spanning the RPS list, for the chart's lines."""
-    engine = Model(inputs, load_prices())
-    low, high = math.log10(min(inputs.rps)), math.log10(max(inputs.rps))
+    """Totals on a log grid spanning the RPS list (from 1 RPS at the least, the chart's axis
+    is logarithmic), for the chart's lines; containers also on a direct ALB."""
+    prices = load_prices()
+    engine = Model(inputs.replace(direct_alb=False), prices)
+    direct = Model(inputs.replace(direct_alb=True), prices)
+    low = math.log10(max(1.0, min(inputs.rps)))
+    high = max(low + 1, math.log10(max(1.0, max(inputs.rps))))
     grid = [10 ** (low + (high - low) * i / (points - 1)) for i in range(points)]
     curve: dict[str, list[float]] = {"rps": [round(r, 3) for r in grid]}
     for target in TARGETS:
         curve[target] = [round(engine.total(target, r), 2) for r in grid]
+        if target != "lambda":
+            curve[f"{target}_direct_alb"] = [round(direct.total(target, r), 2) for r in grid]
     return curve
 
 

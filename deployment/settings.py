@@ -190,9 +190,10 @@ class DeploySettings:
             origins = getattr(self, name)
             if "*" in origins and len(origins) > 1:
                 raise SettingsError(f"{name}: '*' cannot be combined with other origins")
-        if self.ec2_max_instances < 2 or self.ec2_min_instances > self.ec2_max_instances:
-            # A rolling update keeps one instance serving while it replaces another.
-            raise SettingsError("ec2_max_instances must be >= 2 and >= ec2_min_instances")
+        if self.ec2_max_instances < 2 or self.ec2_min_instances >= self.ec2_max_instances:
+            # A rolling update keeps one instance serving while it replaces another, and
+            # target tracking needs room above the minimum to scale into.
+            raise SettingsError("ec2_max_instances must be >= 2 and > ec2_min_instances")
         for target in ("fargate", "ec2"):
             domain = getattr(self, f"{target}_domain_name")
             cert = getattr(self, f"{target}_certificate_arn")

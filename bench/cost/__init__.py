@@ -30,26 +30,65 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from bench.cost.inputs import LAMBDA_MB_PER_VCPU, Inputs, latest_results, measured_inputs
+from bench.cost.inputs import (
+    LAMBDA_MB_PER_VCPU,
+    InputError,
+    Inputs,
+    latest_results,
+    measured_inputs,
+    profile_knobs,
+)
+from bench.cost.limits import warnings as limit_warnings
 from bench.cost.model import TARGETS, Model, rps_key
 from bench.cost.prices import Prices, load_prices
+from bench.cost.sensitivity import crossovers, sensitivity
+from deployment.settings import PROFILES
+
+
+def _monthly(engine: Model) -> dict[str, dict[str, float]]:
+    return {
+        target: {rps_key(rps): round(engine.total(target, rps), 2) for rps in engine.inputs.rps}
+        for target in TARGETS
+    }
+
+
+def _profile_view(inputs: Inputs, prices: Prices) -> dict[str, Any]:
+    """Totals, crossovers and warnings of one deployment profile, in both front-door modes."""
+    cloudfront = Model(inputs.replace(direct_alb=False), prices)
+    return {
+        "monthly_usd": _monthly(cloudfront),
+        "monthly_usd_direct_alb": _monthly(Model(inputs.replace(direct_alb=True), prices)),
+        **crossovers(inputs, prices),
+        "warnings": [hit.as_json() for hit in limit_warnings(cloudfront)],
+    }
 
 
 def model(inputs: Inputs, prices: Prices | None = None) -> dict[str, Any]:
     """The whole JSON document (see the module docstring)."""
-    engine = Model(inputs, prices or load_prices())
-    monthly: dict[str, dict[str, float]] = {}
+    prices = prices or load_prices()
+    engine = Model(inputs, prices)
     items: dict[str, dict[str, dict[str, float]]] = {}
     for target in TARGETS:
-        monthly[target], items[target] = {}, {}
+        items[target] = {}
         for rps in inputs.rps:
             lines = engine.line_items(target, rps)
             items[target][rps_key(rps)] = {name: round(usd, 2) for name, usd in lines.items()}
-            monthly[target][rps_key(rps)] = round(sum(lines.values()), 2)
+    own = _profile_view(inputs.replace(direct_alb=False), prices)
+    others = {
+        name: _profile_view(inputs.replace(**profile_knobs(name), profile=name), prices)
+        for name in PROFILES
+        if name != inputs.profile
+    }
     return {
-        "monthly_usd": monthly,
+        "profile": inputs.profile,
+        "monthly_usd": _monthly(engine),
         "line_items": items,
-        "crossover_rps": {target: engine.crossover(target) for target in ("fargate", "ec2")},
+        "crossover_rps": own["crossover_rps"],
+        "crossover_rps_direct_alb": own["crossover_rps_direct_alb"],
+        "monthly_usd_direct_alb": own["monthly_usd_direct_alb"],
+        "warnings": own["warnings"],
+        "profiles": {inputs.profile: own, **others},
+        "sensitivity": sensitivity(inputs, prices),
         "sizing": {
             rps_key(rps): {
                 "fargate_web_tasks": engine.fargate_tasks(rps)[0],
@@ -75,23 +114,35 @@ def model(inputs: Inputs, prices: Prices | None = None) -> dict[str, Any]:
 
 
 def _parse_value(name: str, raw: str) -> Any:
-    kinds = {spec.name: spec.type for spec in fields(Inputs)}
-    if name not in kinds or name == "measured":
-        raise SystemExit(f"--set: unknown input {name!r}; see `python -m bench cost --json`")
-    kind = str(kinds[name])
-    if kind == "bool":
-        return raw.lower() in {"1", "true", "yes", "on"}
-    if kind == "int":
-        return int(raw)
-    if kind == "float":
-        return float(raw)
-    if kind.startswith("tuple"):
-        return tuple(float(part) for part in raw.split(","))
+    kinds = {spec.name: str(spec.type) for spec in fields(Inputs) if spec.name != "measured"}
+    if name not in kinds:
+        raise SystemExit(f"--set: unknown input {name!r}; the inputs are: {', '.join(kinds)}")
+    kind = kinds[name]
+    try:
+        if kind == "bool":
+            if raw.lower() not in _BOOLEANS:
+                raise ValueError(raw)
+            return _BOOLEANS[raw.lower()]
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind.startswith("tuple"):
+            return tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise SystemExit(f"--set {name}={raw!r}: not a valid {kind}") from None
     return raw
 
 
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True}
+_BOOLEANS |= {"0": False, "false": False, "no": False, "off": False}
+
+
 def build_inputs(args: argparse.Namespace) -> Inputs:
-    inputs = Inputs()
+    profile = args.profile or "default"
+    if profile not in PROFILES:
+        raise SystemExit(f"--profile {profile!r}: one of {', '.join(PROFILES)}")
+    inputs = Inputs.for_profile(profile)
     if not args.no_measured:
         path = args.measured or latest_results()
         if path is not None and path.exists():
@@ -121,7 +172,10 @@ def build_inputs(args: argparse.Namespace) -> Inputs:
     for item in args.set or ():
         name, _, raw = item.partition("=")
         flags[name.strip()] = _parse_value(name.strip(), raw.strip())
-    return inputs.replace(**flags, measured=inputs.measured - set(flags))
+    try:
+        return inputs.replace(**flags, measured=inputs.measured - set(flags))
+    except InputError as exc:
+        raise SystemExit(f"bad input: {exc}") from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -138,6 +192,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--min-tasks", type=int, help="Fargate web tasks at least")
     p.add_argument("--min-instances", type=int, help="EC2 instances at least")
     p.add_argument("--direct-alb", action="store_true", help="internet-facing ALB, no CloudFront")
+    p.add_argument("--profile", help=f"deployment profile: {', '.join(PROFILES)} (default)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="any other input")
     p.add_argument("--measured", type=Path, help="results.json to take measurements from")
     p.add_argument("--no-measured", action="store_true", help="assumptions only")

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import math
+import operator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from deployment.settings import DeploySettings
+from deployment.settings import PROFILES, DeploySettings
 
 RESULTS_DIR = Path(__file__).parent.with_name("results")
 DEFAULT_RPS = (1.0, 10.0, 100.0, 1_000.0, 10_000.0)
@@ -56,6 +58,19 @@ class Inputs:
     http_api_log_bytes: float = _in(330.0, "HTTP API access log line per request (1 event)")
     jobs_lambda_memory_mb: int = _in(CDK.jobs_lambda_memory, "cdk jobs_lambda_memory")
     jobs_batch_size: int = _in(CDK.jobs_batch_size, "SQS messages per jobs invoke (cdk)")
+    # Limits the deployed stack enforces: a load beyond one is priced, and warned about.
+    api_throttle_rate: int = _in(CDK.api_throttle_rate, "HTTP API stage throttle, RPS (cdk)")
+    api_throttle_burst: int = _in(CDK.api_throttle_burst, "HTTP API stage burst (cdk)")
+    lambda_reserved_concurrency: int = _in(
+        CDK.lambda_reserved_concurrency or 0,
+        "API function's reserved concurrency (cdk; 0: none, it shares the account's)",
+    )
+    account_concurrency: int = _in(
+        1000,
+        "the account's concurrent executions quota in a Region, by default "
+        "(https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)",
+    )
+    jobs_max_concurrency: int = _in(CDK.jobs_max_concurrency, "jobs event source (cdk)")
     job_duration_ms: float = _in(200.0, "wall time of one job (ingest an upload, run an export)")
     job_cpu_ms: float = _in(20.0, "CPU time of one job, for sizing container workers")
     job_log_bytes: float = _in(500.0, "bytes logged per job")
@@ -67,14 +82,15 @@ class Inputs:
     cpu_target_percent: int = _in(
         CDK.cpu_target_percent, "autoscaling CPU target: capacity for the peak at this load"
     )
-    min_tasks: int = _in(2, "web tasks at least, for two AZs (cdk default fargate_min_tasks=1)")
-    min_instances: int = _in(2, "instances at least, for two AZs (cdk default ec2_min_instances=1)")
+    min_tasks: int = _in(CDK.fargate_min_tasks, "web tasks at least (cdk fargate_min_tasks)")
+    min_instances: int = _in(CDK.ec2_min_instances, "instances at least (cdk ec2_min_instances)")
     fargate_cpu: int = _in(CDK.fargate_cpu, "web task CPU units (cdk fargate_cpu)")
     fargate_memory: int = _in(CDK.fargate_memory, "web task MiB (cdk fargate_memory)")
     fargate_max_tasks: int = _in(CDK.fargate_max_tasks, "cdk fargate_max_tasks (warns above)")
     fargate_worker_cpu: int = _in(CDK.fargate_worker_cpu, "worker task CPU units (cdk)")
     fargate_worker_memory: int = _in(CDK.fargate_worker_memory, "worker task MiB (cdk)")
     fargate_worker_min_tasks: int = _in(CDK.fargate_worker_min_tasks, "cdk worker minimum")
+    fargate_worker_max_tasks: int = _in(CDK.fargate_worker_max_tasks, "cdk worker maximum")
     fargate_architecture: str = _in(CDK.fargate_architecture, "cdk fargate_architecture")
     ec2_instance_type: str = _in(CDK.ec2_instance_type, "cdk ec2_instance_type")
     ec2_max_instances: int = _in(CDK.ec2_max_instances, "cdk ec2_max_instances (warns above)")
@@ -113,7 +129,34 @@ class Inputs:
     logs_compression: float = _in(0.15, "stored / ingested size of CloudWatch Logs (30-day)")
     secrets: int = _in(2, "Secrets Manager: database credentials and JWT keys")
     kms_keys: int = _in(1, "customer-managed KMS keys: the alarm topic's, which CloudWatch may use")
+    profile: str = _in("default", "the deployment profile the cdk defaults above come from")
     measured: frozenset[str] = field(default=frozenset(), metadata={"note": ""})
+
+    def __post_init__(self) -> None:
+        problems = list(_problems(self))
+        if problems:
+            raise InputError("; ".join(problems))
+
+    @classmethod
+    def for_profile(cls, profile: str) -> Inputs:
+        """The defaults, with every knob a deployment sets taken from ``profile``."""
+        return cls(profile=profile, **profile_knobs(profile))
+
+    def deployment(self) -> DeploySettings:
+        """The deployment these inputs price: the profile, with the inputs' knobs."""
+        deploy = DeploySettings.of_profile(self.profile)
+        mirrored = {
+            name: getattr(self, name) for name in FROM_DEPLOYMENT if name in _SAME_NAMED_KNOBS
+        }
+        return deploy.replace(
+            **mirrored,
+            fargate_min_tasks=self.min_tasks,
+            ec2_min_instances=self.min_instances,
+            lambda_memory=self.lambda_memory_mb,
+            jobs_lambda_memory=self.jobs_lambda_memory_mb,
+            db_allocated_storage_gb=self.db_storage_gb,
+            lambda_reserved_concurrency=self.lambda_reserved_concurrency or None,
+        )
 
     def replace(self, **changes: Any) -> Inputs:
         return dataclasses.replace(self, **changes)
@@ -130,6 +173,80 @@ class Inputs:
                 "note": spec.metadata["note"],
             }
         return out
+
+
+class InputError(ValueError):
+    """An input outside what it can mean (a negative RPS, a share above 1, ...)."""
+
+
+_SAME_NAMED_KNOBS = (
+    "fargate_cpu",
+    "fargate_memory",
+    "fargate_max_tasks",
+    "fargate_worker_cpu",
+    "fargate_worker_memory",
+    "fargate_worker_min_tasks",
+    "fargate_worker_max_tasks",
+    "fargate_architecture",
+    "ec2_instance_type",
+    "ec2_max_instances",
+    "lambda_architecture",
+    "jobs_batch_size",
+    "jobs_max_concurrency",
+    "api_throttle_rate",
+    "api_throttle_burst",
+    "cpu_target_percent",
+    "nat_gateways",
+    "sqs_endpoint",
+    "db_instance_class",
+    "db_multi_az",
+)
+# Inputs that are a deployment knob: {input: how to read it from DeploySettings}.
+FROM_DEPLOYMENT: dict[str, Callable[[DeploySettings], Any]] = {
+    **{name: operator.attrgetter(name) for name in _SAME_NAMED_KNOBS},
+    "min_tasks": operator.attrgetter("fargate_min_tasks"),
+    "min_instances": operator.attrgetter("ec2_min_instances"),
+    "lambda_memory_mb": operator.attrgetter("lambda_memory"),
+    "jobs_lambda_memory_mb": operator.attrgetter("jobs_lambda_memory"),
+    "db_storage_gb": operator.attrgetter("db_allocated_storage_gb"),
+    "lambda_reserved_concurrency": lambda deploy: deploy.lambda_reserved_concurrency or 0,
+}
+
+
+def profile_knobs(profile: str) -> dict[str, Any]:
+    """The inputs a deployment profile sets."""
+    deploy = DeploySettings.of_profile(profile)
+    return {name: knob(deploy) for name, knob in FROM_DEPLOYMENT.items()}
+
+
+def _problems(inputs: Inputs) -> Iterator[str]:
+    if not inputs.rps or any(rps < 0 or not math.isfinite(rps) for rps in inputs.rps):
+        yield f"rps={list(inputs.rps)}: every RPS must be a number >= 0 (0 prices an idle month)"
+    shares = (inputs.mix_read, inputs.mix_presign, inputs.mix_enqueue)
+    if any(not 0 <= share <= 1 for share in shares) or not math.isclose(sum(shares), 1.0):
+        yield f"mix_read, mix_presign, mix_enqueue = {shares}: shares within 0..1 that add to 1"
+    for name, low, high in _RANGES:
+        value = getattr(inputs, name)
+        if not low <= value <= high:
+            yield f"{name}={value}: must be within {low:g}..{high:g}"
+    if inputs.profile not in PROFILES:
+        yield f"profile={inputs.profile!r}: one of {', '.join(PROFILES)}"
+
+
+_RANGES = (
+    ("peak_ratio", 1, 1000),
+    ("cold_start_rate", 0, 1),
+    ("lambda_cpu_scale", 0.01, 100),
+    ("cpu_target_percent", 1, 100),
+    ("logs_compression", 0.01, 1),
+    ("min_tasks", 1, 10_000),
+    ("min_instances", 1, 10_000),
+    ("jobs_batch_size", 1, 10_000),
+    ("jobs_max_concurrency", 2, 1000),
+    ("lambda_memory_mb", 128, 10_240),
+    ("account_concurrency", 1, 10_000_000),
+    ("lambda_reserved_concurrency", 0, 10_000_000),
+)
 
 
 def _mixed(scenarios: Mapping[str, Mapping[str, Any]], key: str, inputs: Inputs) -> float | None:

@@ -22,6 +22,7 @@ class Model:
         self.inputs = inputs
         self.prices = prices
         self.hours = prices.hours_per_month
+        self.deployment = inputs.deployment()
 
     # Per-month volumes
     def requests(self, rps: float) -> float:
@@ -226,7 +227,7 @@ class Model:
     def notes(self) -> list[str]:
         """What the model leaves out or where the stack's limits bind."""
         i = self.inputs
-        notes = [
+        return [
             "Free tiers are not applied; Savings Plans, reserved instances and Spot are not "
             "modelled (on-demand list prices).",
             f"The database is db.{i.db_instance_class.removeprefix('db.')} at every RPS: "
@@ -239,20 +240,6 @@ class Model:
             "Measured request and response sizes are the bench's own requests (no browser "
             "headers or cookies): real clients send more.",
         ]
-        for rps in i.rps:
-            tasks, _ = self.fargate_tasks(rps)
-            if tasks > i.fargate_max_tasks:
-                notes.append(
-                    f"At {rps_key(rps)} RPS the peak needs {tasks} Fargate web tasks; the stack "
-                    f"scales to fargate_max_tasks={i.fargate_max_tasks}: raise it at deploy."
-                )
-            count = self.ec2_instances(rps)
-            if count > i.ec2_max_instances:
-                notes.append(
-                    f"At {rps_key(rps)} RPS the peak needs {count} {i.ec2_instance_type} "
-                    f"instances; the stack scales to ec2_max_instances={i.ec2_max_instances}."
-                )
-        return notes
 
 
 def _units(needed: float) -> int:

@@ -35,9 +35,17 @@ def cost_chart(results: Mapping[str, Any], path: Path) -> None:
     }
     figure, axes = plt.subplots(figsize=(7, 4.2))
     for target in TARGETS:
-        axes.plot(
-            curve["rps"], curve[target], label=TARGET_NAMES[target], color=COLORS[target], lw=1.8
-        )
+        label = TARGET_NAMES[target] + ("" if target == "lambda" else " behind CloudFront")
+        axes.plot(curve["rps"], curve[target], label=label, color=COLORS[target], lw=1.8)
+        if f"{target}_direct_alb" in curve:
+            axes.plot(
+                curve["rps"],
+                curve[f"{target}_direct_alb"],
+                label=f"{TARGET_NAMES[target]} on a direct ALB (own domain)",
+                color=COLORS[target],
+                lw=1.2,
+                ls="--",
+            )
     for target, rps in cost["crossover_rps"].items():
         if rps is None:
             continue

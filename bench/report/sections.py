@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.cost.inputs import MIX_ENDPOINTS
 from bench.cost.model import TARGETS
-from bench.report.summary import summary_table
+from bench.report.summary import sensitivity_table, summary_table
 from bench.report.text import (
     SCENARIO_LABELS,
     TARGET_NAMES,
@@ -180,6 +180,16 @@ def cost_section(results: Mapping[str, Any]) -> list[str]:
         "![Cost per target](cost.png)",
         "",
     ]
+    if table := sensitivity_table(results):
+        out += [
+            "### What the crossovers hang on",
+            "",
+            "Each row changes one assumption and keeps the rest; the crossover is the lowest "
+            "average RPS at which the container target costs less than Lambda.",
+            "",
+            table,
+            "",
+        ]
     for target in TARGETS:
         items = cost["line_items"][target]
         keys = list(items)

@@ -9,36 +9,107 @@ from typing import Any
 from bench.cost.model import TARGETS
 from bench.report.text import TARGET_NAMES, markdown_table, ms, rps_label, usd
 
+CONTAINERS = ("fargate", "ec2")
+PROFILE_TITLES = {
+    "default": "What `cdk deploy` creates (profile `default`: one NAT gateway, one task or "
+    "instance at least, a single-AZ database)",
+    "ha": "Production (`-c profile=ha`: two NAT gateways, a Multi-AZ database, two tasks, "
+    "workers and instances at least)",
+}
 
-def crossover_text(cost: Mapping[str, Any]) -> list[str]:
+
+def crossover_text(view: Mapping[str, Any]) -> list[str]:
+    """The crossovers of one profile, behind CloudFront and on a direct ALB."""
     lines = []
-    for target in ("fargate", "ec2"):
-        rps = cost["crossover_rps"].get(target)
+    for target in CONTAINERS:
         name = TARGET_NAMES[target]
-        if rps is None:
-            lines.append(f"{name} never costs less than Lambda up to 1,000,000 RPS.")
-        elif rps <= 1:
-            lines.append(f"{name} costs less than Lambda already at 1 RPS.")
+        cloudfront = view["crossover_rps"].get(target)
+        direct = (view.get("crossover_rps_direct_alb") or {}).get(target)
+        if cloudfront is None:
+            text = f"{name} never costs less than Lambda behind CloudFront up to 1,000,000 RPS"
         else:
-            lines.append(f"{name} costs less than Lambda from **{rps:,} RPS** on average.")
+            text = f"{name} costs less than Lambda from **{cloudfront:,} RPS** behind CloudFront"
+        if "crossover_rps_direct_alb" in view:
+            text += (
+                f", from **{direct:,} RPS** with a domain on its ALB"
+                if direct is not None
+                else ", never with a domain on its ALB"
+            )
+        lines.append(text + ".")
     return lines
 
 
-def summary_table(results: Mapping[str, Any]) -> str:
-    """Monthly cost per target at each RPS, the cheapest, then the crossovers."""
-    cost = results["cost"]
-    monthly = cost["monthly_usd"]
+def _limits_cell(view: Mapping[str, Any], rps: float) -> str:
+    hits = [w for w in view.get("warnings") or () if float(w["rps"]) == rps]
+    return "; ".join(f"⚠ {TARGET_NAMES[w['target']]}: {w['limit']} (`{w['knob']}`)" for w in hits)
+
+
+def _profile_table(view: Mapping[str, Any]) -> str:
+    monthly, direct = view["monthly_usd"], view.get("monthly_usd_direct_alb")
     rows = []
     for key in monthly["lambda"]:
-        totals = {target: monthly[target][key] for target in TARGETS}
-        cheapest = min(totals, key=lambda t: totals[t])
-        rows.append(
-            [rps_label(key)]
-            + [usd(totals[target]) for target in TARGETS]
-            + [TARGET_NAMES[cheapest]]
+        options = {"Lambda": monthly["lambda"][key]}
+        for target in CONTAINERS:
+            name = TARGET_NAMES[target]
+            options[f"{name} (CloudFront)" if direct else name] = monthly[target][key]
+            if direct:
+                options[f"{name} (ALB)"] = direct[target][key]
+        cheapest = min(options, key=lambda option: options[option])
+        row = [rps_label(key), *(usd(v) for v in options.values()), cheapest]
+        rows.append([*row, _limits_cell(view, float(key)) or "—"])
+    header = ["avg RPS", "Lambda $/month"]
+    for target in CONTAINERS:
+        name = TARGET_NAMES[target]
+        header += [f"{name} CloudFront", f"{name} direct ALB"] if direct else [name]
+    header += ["cheapest", "limits the stack would hit at the peak"]
+    align = "l" + "r" * (len(header) - 2) + "l"
+    return markdown_table(header, rows, align)
+
+
+def summary_table(results: Mapping[str, Any]) -> str:
+    """Monthly cost per target at each RPS, in both front-door modes, with the limits each
+    column hits, then the crossovers: for each deployment profile."""
+    cost = results["cost"]
+    profiles = cost.get("profiles") or {"default": cost}
+    parts = []
+    if len(profiles) > 1 or "monthly_usd_direct_alb" in cost:
+        parts.append(
+            "Containers: *CloudFront* is what a deploy without a domain creates (CloudFront "
+            "gives HTTPS in front of an internal ALB); *direct ALB* is the ALB serving your "
+            "domain's certificate itself (`-c fargate_domain_name=… -c "
+            "fargate_certificate_arn=…`, likewise `ec2_…`). Limits are those of each "
+            "profile's stack at the peak (the average times the peak ratio); the cost is priced "
+            "as if each were lifted."
         )
-    header = ["avg RPS", *(f"{TARGET_NAMES[t]} $/month" for t in TARGETS), "cheapest"]
-    return markdown_table(header, rows) + "\n\n" + " ".join(crossover_text(cost))
+    for name, view in profiles.items():
+        if len(profiles) > 1:
+            parts.append(f"**{PROFILE_TITLES.get(name, name)}**")
+        parts.append(_profile_table(view))
+        parts.append(" ".join(crossover_text(view)))
+    return "\n\n".join(parts)
+
+
+def sensitivity_table(results: Mapping[str, Any]) -> str:
+    """How the crossovers move with one assumption at a time (empty for older results)."""
+    rows = results["cost"].get("sensitivity") or []
+    if not rows:
+        return ""
+    header = ["input", "value"]
+    header += [f"{TARGET_NAMES[t]} from (CloudFront / ALB)" for t in CONTAINERS]
+    body = []
+    for row in rows:
+        value = f"**{row['value']:g}** (used)" if row["base"] else f"{row['value']:g}"
+        cells = []
+        for target in CONTAINERS:
+            cloudfront = row["crossover_rps"][target]
+            direct = row["crossover_rps_direct_alb"][target]
+            cells.append(f"{_rps(cloudfront)} / {_rps(direct)}")
+        body.append([f"`{row['input']}`", value, *cells])
+    return markdown_table(header, body)
+
+
+def _rps(value: int | None) -> str:
+    return "never" if value is None else f"{value:,}"
 
 
 def which_target(results: Mapping[str, Any]) -> str:
@@ -61,15 +132,31 @@ def which_target(results: Mapping[str, Any]) -> str:
             f"**Below about {first:,} requests per second on average, pick Lambda**: at "
             f"{rps_label(low)} RPS it costs {usd(monthly['lambda'][low])} a month against "
             f"{usd(monthly['fargate'][low])} for Fargate and {usd(monthly['ec2'][low])} for "
-            "EC2, because containers pay for at least two tasks or instances and a load "
-            f"balancer whether requests come or not. From {first:,} RPS "
-            f"{TARGET_NAMES[first_target]} is cheaper"
+            f"EC2 behind CloudFront, because containers pay for at least "
+            f"{_count(assumptions, 'min_tasks', 'task')} or "
+            f"{_count(assumptions, 'min_instances', 'instance')} and a load balancer whether "
+            f"requests come or not. From {first:,} RPS {TARGET_NAMES[first_target]} is cheaper"
         )
         other = "ec2" if first_target == "fargate" else "fargate"
         if crossovers[other] is not None:
             parts[-1] += f", and {TARGET_NAMES[other]} from {crossovers[other]:,} RPS."
         else:
             parts[-1] += "."
+        direct = [r for r in (cost.get("crossover_rps_direct_alb") or {}).values() if r]
+        if direct:
+            parts.append(
+                "With your own domain and certificate on the ALB instead of CloudFront, "
+                f"containers are cheaper from {min(direct):,} RPS: at high rates CloudFront's "
+                "per-request price is most of a container bill."
+            )
+    limited = sorted({w["target"] for w in cost.get("warnings") or ()})
+    if limited:
+        parts.append(
+            "The default stack would not take every load priced here as it stands: "
+            + ", ".join(TARGET_NAMES[t] for t in limited)
+            + " hit limits the summary names beside each row, each with the knob that "
+            "lifts it."
+        )
     else:
         parts.append(
             "**Lambda is the cheapest at every rate modelled here** (up to 1,000,000 RPS)."
@@ -119,3 +206,8 @@ def which_target(results: Mapping[str, Any]) -> str:
         "high traffic favours containers, and EC2 only when you accept managing instances."
     )
     return " ".join(parts)
+
+
+def _count(assumptions: Mapping[str, Any], name: str, noun: str) -> str:
+    count = int(assumptions.get(name, {}).get("value", 1))
+    return f"{count} {noun}" + ("s" if count != 1 else "")

@@ -63,7 +63,7 @@ def test_http_api_tier_starts_above_300_million_requests() -> None:
 
 
 def test_fixed_monthly_costs_from_the_stacks() -> None:
-    fargate = items("fargate", 1)
+    fargate = items("fargate", 1, min_tasks=2)
     # Two 1 vCPU / 2 GB web tasks (the availability floor) for 730 h.
     assert fargate["fargate_vcpu"] == pytest.approx(2 * 1 * 730 * 0.04048)  # 59.10
     assert fargate["fargate_memory"] == pytest.approx(2 * 2 * 730 * 0.004445)  # 12.98
@@ -71,7 +71,7 @@ def test_fixed_monthly_costs_from_the_stacks() -> None:
     assert fargate["fargate_worker"] == pytest.approx(0.5 * 730 * 0.04048 + 730 * 0.004445)
     # ALB hours, plus LCUs at 1 RPS (bytes processed dominate, a fraction of one LCU).
     assert 730 * 0.0225 < fargate["alb"] < 730 * 0.0225 + 730 * 0.008 * 0.01
-    ec2 = items("ec2", 1)
+    ec2 = items("ec2", 1, min_instances=2)
     assert ec2["ec2_instances"] == pytest.approx(2 * 730 * 0.085)  # two c6i.large
     assert ec2["ebs"] == pytest.approx(2 * 20 * 0.08)
     for lines in (items("lambda", 1), fargate, ec2):
@@ -95,7 +95,7 @@ def test_direct_alb_replaces_cloudfront_with_data_transfer_and_two_addresses() -
 
 
 def test_containers_are_sized_for_the_peak_with_a_floor_of_two() -> None:
-    engine = Model(Inputs(server_cpu_ms=2.0, peak_ratio=3.0), PRICES)
+    engine = Model(Inputs(server_cpu_ms=2.0, peak_ratio=3.0, min_tasks=2), PRICES)
     assert engine.fargate_tasks(1)[0] == 2
     # 1,000 RPS x 3 = 3,000 RPS x 2 ms = 6 vCPU busy; at a 60% target, 1 vCPU tasks: 10.
     assert engine.fargate_tasks(1000)[0] == 10

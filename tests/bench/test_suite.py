@@ -183,7 +183,7 @@ def test_report_rerenders_from_results_json(
     (tmp_path / "report.md").unlink()
     assert dispatcher.main(["report", "--results", str(tmp_path), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["summary"].startswith("| avg RPS | Lambda $/month |")
+    assert "\n| avg RPS | Lambda $/month | Fargate CloudFront |" in printed["summary"]
     assert (tmp_path / "report.md").exists()
     assert dispatcher.main(["report", "--results", str(tmp_path / "missing")]) == 2
 

@@ -50,7 +50,8 @@ VARIANT_CONTEXT = {
     "lambda_snapstart": "true",
     "lambda_reserved_concurrency": "50",
     "ec2_instance_type": "c6i.xlarge",
-    "ec2_max_instances": "2",
+    "ec2_max_instances": "3",  # above the ha profile's minimum of 2
+    "db_max_connections": "250",
     "graceful_timeout_s": "50",
     "db_deletion_protection": "false",
     "db_multi_az": "true",
