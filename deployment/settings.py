@@ -107,6 +107,9 @@ class DeploySettings:
     fargate_worker_min_tasks: int = 1
     fargate_worker_max_tasks: int = 2
     fargate_architecture: str = "x86_64"
+    # The worker service on Fargate Spot (spare capacity at a discount; a task may be stopped
+    # with two minutes' notice, and the worker hands its jobs back to the queue when it is).
+    fargate_worker_spot: bool = False
     # No overflow: an overflow connection is opened and closed again under every burst
     # beyond the pool; a fixed pool of the same total never connects in steady load.
     fargate_db_pool_size: int = 5

@@ -42,13 +42,14 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
         measuring.start()
 
 
-# A second app: every non-default branch (certificates, arm64, SnapStart, bigger sizes).
+# A second app: every non-default branch (certificates, arm64, SnapStart, Spot, bigger sizes).
 VARIANT_CONTEXT = {
     "lambda_memory": "1536",
     "lambda_architecture": "arm64",
     "lambda_snapstart": "true",
     "lambda_reserved_concurrency": "50",
     "ec2_instance_type": "c6i.xlarge",
+    "fargate_worker_spot": "true",
     "ec2_max_instances": "2",
     "graceful_timeout_s": "50",
     "db_deletion_protection": "false",

@@ -114,6 +114,7 @@ def test_unknown_instance_type_lists_the_known_ones(instance_type: str) -> None:
 def test_graviton_ec2_is_a_valid_choice() -> None:
     settings = DeploySettings.from_context({"ec2_instance_type": "c7g.medium"}.get)
     assert settings.ec2_workers == 1
+    assert DeploySettings.from_context({"fargate_worker_spot": "true"}.get).fargate_worker_spot
 
 
 def test_user_data_placeholders_must_all_be_filled() -> None:
