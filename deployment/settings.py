@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
-TARGETS = ("lambda", "fargate", "ec2")
+# Re-exported: callers import both from here, as before the instance table moved out.
+from deployment.errors import SettingsError as SettingsError
+from deployment.instances import instance_vcpus as instance_vcpus
 
-# vCPUs by instance size suffix (c6i, m6i, t3, ...): sizes Gunicorn workers and the budget.
-_VCPUS = {"nano": 2, "micro": 2, "small": 2, "medium": 2, "large": 2, "xlarge": 4}
+TARGETS = ("lambda", "fargate", "ec2")
 
 # A sensible max_connections per RDS instance size (RDS's own default is memory / 9.5 MB).
 _MAX_CONNECTIONS = {
@@ -51,21 +51,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         "ec2_min_instances": 2,
     },
 }
-
-
-class SettingsError(ValueError):
-    """A context value is unknown, malformed, or the sizing does not fit the database."""
-
-
-def instance_vcpus(instance_type: str) -> int:
-    """vCPUs of an EC2 instance type like ``c6i.large`` or ``m6i.2xlarge``."""
-    size = instance_type.split(".")[-1]
-    if size in _VCPUS:
-        return _VCPUS[size]
-    match = re.fullmatch(r"(\d+)xlarge", size)
-    if not match:
-        raise SettingsError(f"cannot tell the vCPUs of instance type {instance_type!r}")
-    return 4 * int(match.group(1))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +123,9 @@ class DeploySettings:
     fargate_worker_min_tasks: int = 1
     fargate_worker_max_tasks: int = 2
     fargate_architecture: str = "x86_64"
+    # The worker service on Fargate Spot (spare capacity at a discount; a task may be stopped
+    # with two minutes' notice, and the worker hands its jobs back to the queue when it is).
+    fargate_worker_spot: bool = False
     # No overflow: an overflow connection is opened and closed again under every burst
     # beyond the pool; a fixed pool of the same total never connects in steady load.
     fargate_db_pool_size: int = 5
@@ -190,6 +178,7 @@ class DeploySettings:
             origins = getattr(self, name)
             if "*" in origins and len(origins) > 1:
                 raise SettingsError(f"{name}: '*' cannot be combined with other origins")
+        instance_vcpus(self.ec2_instance_type)  # an unknown type: the known ones, at synth
         if self.ec2_max_instances < 2 or self.ec2_min_instances >= self.ec2_max_instances:
             # A rolling update keeps one instance serving while it replaces another, and
             # target tracking needs room above the minimum to scale into.

@@ -17,7 +17,9 @@ to 1 RPS, at which that target costs less than Lambda; null if never up to 1 000
 
 This module makes the document and the command; the parts are modules of this package:
 ``prices`` (bench/prices.toml), ``inputs`` (every input, and those a bench run measured),
-``model`` (line items per target) and ``crossover`` (where a container target gets cheaper).
+``model`` (line items per target), ``choices`` (SnapStart, Fargate Spot, a Savings Plan,
+Graviton: what each adds or discounts) and ``crossover`` (where a container target gets
+cheaper).
 """
 
 from __future__ import annotations
@@ -213,7 +215,10 @@ def render_text(document: Mapping[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    document = model(build_inputs(args))
+    try:
+        document = model(build_inputs(args))
+    except InputError as exc:  # before anything is written
+        raise SystemExit(f"python -m bench cost: {exc}") from None
     if args.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:

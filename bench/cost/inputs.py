@@ -52,6 +52,19 @@ class Inputs:
     cold_start_rate: float = _in(
         0.01, "cold starts per invoke; AWS: under 1% of invocations in production"
     )
+    lambda_snapstart: bool = _in(
+        CDK.lambda_snapstart,
+        "cdk lambda_snapstart: cold starts restore the API function from a snapshot (its cache "
+        "and restores priced; the billed restore duration replaces the init)",
+    )
+    lambda_snapstart_versions: int = _in(
+        1, "API function versions cached: the stack publishes one a deploy, deletes the old"
+    )
+    lambda_restore_ms: float = _in(
+        50.0,
+        "SnapStart's billed restore duration per cold start (runtime load + the after-restore "
+        "hook, billed as duration): REPORT's Billed Restore Duration on AWS tells the real one",
+    )
     lambda_log_bytes: float = _in(900.0, "bytes the API function logs per invoke (access + EMF)")
     lambda_log_events: float = _in(2.0, "log events the API function writes per invoke")
     platform_log_bytes: float = _in(280.0, "Lambda's START/END/REPORT lines per invoke (3 events)")
@@ -91,13 +104,24 @@ class Inputs:
     fargate_worker_memory: int = _in(CDK.fargate_worker_memory, "worker task MiB (cdk)")
     fargate_worker_min_tasks: int = _in(CDK.fargate_worker_min_tasks, "cdk worker minimum")
     fargate_worker_max_tasks: int = _in(CDK.fargate_worker_max_tasks, "cdk worker maximum")
+    fargate_worker_spot: bool = _in(
+        CDK.fargate_worker_spot, "cdk fargate_worker_spot: the worker service on Fargate Spot"
+    )
     fargate_architecture: str = _in(CDK.fargate_architecture, "cdk fargate_architecture")
-    ec2_instance_type: str = _in(CDK.ec2_instance_type, "cdk ec2_instance_type")
+    ec2_instance_type: str = _in(
+        CDK.ec2_instance_type, "cdk ec2_instance_type (a *g family is Graviton, arm64)"
+    )
     ec2_max_instances: int = _in(CDK.ec2_max_instances, "cdk ec2_max_instances (warns above)")
     ec2_volume_gb: int = _in(20, "gp3 root volume per instance (cdk/components/ec2_api.py)")
     ec2_monitoring_metrics: int = _in(7, "detailed monitoring: 1-minute metrics per instance")
     container_insights_metrics: int = _in(25, "Container Insights metrics of the Fargate cluster")
     ecr_image_gb: float = _in(0.3, "the Fargate image in ECR")
+    savings_plan_discount: float = _in(
+        0.0,
+        "Compute Savings Plan discount, 0 <= d < 1, on what the plan covers: Fargate vCPU and "
+        "memory, EC2 instance hours, Lambda duration (not requests, SnapStart or Spot); "
+        "https://aws.amazon.com/savingsplans/compute-pricing/",
+    )
     # Traffic on the wire
     request_bytes: float = _in(450.0, "request size on the wire (headers + body)")
     response_bytes: float = _in(600.0, "response size on the wire (headers + body)")
@@ -187,10 +211,12 @@ _SAME_NAMED_KNOBS = (
     "fargate_worker_memory",
     "fargate_worker_min_tasks",
     "fargate_worker_max_tasks",
+    "fargate_worker_spot",
     "fargate_architecture",
     "ec2_instance_type",
     "ec2_max_instances",
     "lambda_architecture",
+    "lambda_snapstart",
     "jobs_batch_size",
     "jobs_max_concurrency",
     "api_throttle_rate",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from bench.cost import choices
 from bench.cost.crossover import CROSSOVER_MAX_RPS, first_whole_rps
 from bench.cost.inputs import Inputs
 from bench.cost.prices import Prices
@@ -19,6 +20,7 @@ class Model:
     """Line items per target at a given average RPS (USD per month, unrounded)."""
 
     def __init__(self, inputs: Inputs, prices: Prices) -> None:
+        choices.check(inputs, prices)
         self.inputs = inputs
         self.prices = prices
         self.hours = prices.hours_per_month
@@ -36,8 +38,13 @@ class Model:
         return self.requests(rps) * bytes_per_request / GB
 
     def _lambda_gb_s(self, seconds: float, memory_mb: float) -> float:
+        """Lambda duration: what a Compute Savings Plan covers on Lambda."""
         price = self.prices[f"lambda_gb_second_{self.inputs.lambda_architecture}"]
-        return price.cost(seconds * memory_mb / 1024)
+        return self._covered(price.cost(seconds * memory_mb / 1024))
+
+    def _covered(self, usd: float) -> float:
+        """``usd`` of usage a Compute Savings Plan covers, at its discount."""
+        return usd * (1 - self.inputs.savings_plan_discount)
 
     def _logs(self, standard_gb: float, lambda_gb: float = 0.0) -> float:
         """Ingest (Lambda's own logs at the vended-log tiers), and a month of storage
@@ -83,7 +90,10 @@ class Model:
         i, p = self.inputs, self.prices
         requests = self.requests(rps)
         billed_s = math.ceil(i.lambda_duration_ms * i.lambda_cpu_scale) / 1000
-        init_s = math.ceil(i.lambda_init_ms) / 1000
+        cold_starts = requests * i.cold_start_rate
+        # A SnapStart cold start bills its restore (runtime load, after-restore hook), not init.
+        init_ms = i.lambda_restore_ms if i.lambda_snapstart else i.lambda_init_ms
+        init_s = math.ceil(init_ms) / 1000
         jobs = self.jobs(rps)
         job_invokes = jobs / i.jobs_batch_size
         housekeeping = self.hours * 12  # every 5 minutes
@@ -93,9 +103,8 @@ class Model:
         items = {
             "lambda_requests": p["lambda_request"].cost(requests),
             "lambda_compute": self._lambda_gb_s(requests * billed_s, i.lambda_memory_mb),
-            "lambda_init": self._lambda_gb_s(
-                requests * i.cold_start_rate * init_s, i.lambda_memory_mb
-            ),
+            "lambda_init": self._lambda_gb_s(cold_starts * init_s, i.lambda_memory_mb),
+            **(choices.snapstart(i, p, cold_starts=cold_starts) if i.lambda_snapstart else {}),
             "http_api_requests": p["http_api_request"].cost(requests),
             "rds_proxy": p["rds_proxy_vcpu_hour"].cost(
                 max(2, instance_vcpus(i.db_instance_class)) * self.hours
@@ -172,11 +181,17 @@ class Model:
         vcpu, gb = p[f"fargate_vcpu_hour_{arch}"], p[f"fargate_gb_hour_{arch}"]
         tasks, workers = self.fargate_tasks(rps)
         hours = self.hours
+        worker_vcpu_h = workers * i.fargate_worker_cpu / 1024 * hours
+        worker_gb_h = workers * i.fargate_worker_memory / 1024 * hours
+        if i.fargate_worker_spot:  # Spot's own price, which no Savings Plan discounts
+            worker = p[f"fargate_spot_vcpu_hour_{arch}"].cost(worker_vcpu_h)
+            worker += p[f"fargate_spot_gb_hour_{arch}"].cost(worker_gb_h)
+        else:
+            worker = self._covered(vcpu.cost(worker_vcpu_h) + gb.cost(worker_gb_h))
         items = {
-            "fargate_vcpu": vcpu.cost(tasks * i.fargate_cpu / 1024 * hours),
-            "fargate_memory": gb.cost(tasks * i.fargate_memory / 1024 * hours),
-            "fargate_worker": vcpu.cost(workers * i.fargate_worker_cpu / 1024 * hours)
-            + gb.cost(workers * i.fargate_worker_memory / 1024 * hours),
+            "fargate_vcpu": self._covered(vcpu.cost(tasks * i.fargate_cpu / 1024 * hours)),
+            "fargate_memory": self._covered(gb.cost(tasks * i.fargate_memory / 1024 * hours)),
+            "fargate_worker": worker,
             **self._entry(rps),
             "container_insights": p["metric_month"].cost(i.container_insights_metrics),
             "ecr_storage": p["ecr_storage_gb_month"].cost(i.ecr_image_gb),
@@ -196,8 +211,8 @@ class Model:
         i, p = self.inputs, self.prices
         count = self.ec2_instances(rps)
         items = {
-            "ec2_instances": p[f"ec2_hour_{i.ec2_instance_type.replace('.', '_')}"].cost(
-                count * self.hours
+            "ec2_instances": self._covered(
+                p[choices.ec2_price_name(i.ec2_instance_type)].cost(count * self.hours)
             ),
             "ebs": p["ebs_gp3_gb_month"].cost(count * i.ec2_volume_gb),
             "ec2_detailed_monitoring": p["metric_month"].cost(count * i.ec2_monitoring_metrics),
@@ -227,9 +242,10 @@ class Model:
     def notes(self) -> list[str]:
         """What the model leaves out or where the stack's limits bind."""
         i = self.inputs
-        return [
-            "Free tiers are not applied; Savings Plans, reserved instances and Spot are not "
-            "modelled (on-demand list prices).",
+        notes = [
+            "Free tiers are not applied; prices are on-demand list prices but where "
+            "fargate_worker_spot or savings_plan_discount say otherwise; reserved instances "
+            "and EC2 Spot are not modelled.",
             f"The database is db.{i.db_instance_class.removeprefix('db.')} at every RPS: "
             "whether it carries the load "
             "is not modelled (see the connection budget in deployment/settings.py).",
@@ -240,6 +256,7 @@ class Model:
             "Measured request and response sizes are the bench's own requests (no browser "
             "headers or cookies): real clients send more.",
         ]
+        return notes + choices.notes(i)
 
 
 def _units(needed: float) -> int:

@@ -68,6 +68,7 @@ class FargateApp(Construct):
         worker_environment: dict[str, str],
         worker_min_tasks: int,
         worker_max_tasks: int,
+        worker_spot: bool,
         queue: sqs.IQueue,
         graceful_timeout_s: int,
         cpu_target_percent: int,
@@ -141,7 +142,29 @@ class FargateApp(Construct):
             # The worker stops polling, lets running jobs finish, hands back the rest.
             stop_timeout=Duration.seconds(60),
         )
-        self.worker = self._service("Worker", worker_task)
+        self.worker = self._service(
+            "Worker",
+            worker_task,
+            # Spot stops a task with two minutes' notice: the worker stops polling and hands
+            # unfinished jobs back to the queue (stop_timeout above), so jobs only wait.
+            capacity_providers=[
+                ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=1)
+            ]
+            if worker_spot
+            else None,
+        )
+        if worker_spot:
+            # The cluster must offer FARGATE_SPOT before the service asks for it: CDK's own
+            # association (enable_fargate_capacity_providers) is made at synth, with no
+            # dependency, so the two could race on the first deploy.
+            providers = ecs.CfnClusterCapacityProviderAssociations(
+                self,
+                "CapacityProviders",
+                cluster=self.cluster.cluster_name,
+                capacity_providers=["FARGATE", "FARGATE_SPOT"],
+                default_capacity_provider_strategy=[],
+            )
+            self.worker.node.add_dependency(providers)
         worker_scaling = self.worker.auto_scale_task_count(
             min_capacity=worker_min_tasks, max_capacity=worker_max_tasks
         )
@@ -186,8 +209,10 @@ class FargateApp(Construct):
         task: ecs.FargateTaskDefinition,
         *,
         health_check_grace_period: Duration | None = None,
+        capacity_providers: list[ecs.CapacityProviderStrategy] | None = None,
     ) -> ecs.FargateService:
-        """Private subnets; new tasks start before old ones stop; a failing deploy rolls back."""
+        """Private subnets; new tasks start before old ones stop; a failing deploy rolls back.
+        On-demand Fargate unless ``capacity_providers`` says otherwise."""
         return ecs.FargateService(
             self,
             construct_id,
@@ -198,6 +223,7 @@ class FargateApp(Construct):
             max_healthy_percent=200,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             health_check_grace_period=health_check_grace_period,
+            capacity_provider_strategies=capacity_providers,
         )
 
     def _log_group(self, construct_id: str, retention: logs.RetentionDays) -> logs.LogGroup:

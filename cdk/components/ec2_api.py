@@ -27,6 +27,7 @@ from constructs import Construct
 from cdk.components.bundling import REPO_ROOT
 from cdk.components.entry import add_web_targets
 from cdk.components.nag import acknowledge
+from deployment.instances import instance_architecture
 
 USER_DATA = REPO_ROOT / "docker" / "ec2" / "user-data.sh"
 _PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
@@ -139,7 +140,7 @@ class Ec2App(Construct):
         user_data = ec2.UserData.custom("")
         machine = ec2.MachineImage.latest_amazon_linux2023(
             cpu_type=ec2.AmazonLinuxCpuType.ARM_64
-            if _is_graviton(instance_type)
+            if instance_architecture(instance_type) == "arm64"
             else ec2.AmazonLinuxCpuType.X86_64
         )
         template = ec2.LaunchTemplate(
@@ -219,8 +220,3 @@ class Ec2App(Construct):
                 ),
             },
         )
-
-
-def _is_graviton(instance_type: str) -> bool:
-    family = instance_type.split(".")[0]
-    return bool(re.fullmatch(r"[a-z]+\d+g[a-z]*", family))

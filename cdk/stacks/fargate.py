@@ -41,6 +41,7 @@ class FargateStack(TargetStack):
             worker_environment=sized_env(settings, "fargate-worker"),
             worker_min_tasks=settings.fargate_worker_min_tasks,
             worker_max_tasks=settings.fargate_worker_max_tasks,
+            worker_spot=settings.fargate_worker_spot,
             queue=shared.jobs.queue,
             graceful_timeout_s=settings.graceful_timeout_s,
             cpu_target_percent=settings.cpu_target_percent,

@@ -42,7 +42,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
         measuring.start()
 
 
-# A second app: every non-default branch (certificates, arm64, SnapStart, bigger sizes).
+# A second app: every non-default branch (certificates, arm64, SnapStart, Spot, bigger sizes).
 VARIANT_CONTEXT = {
     "profile": "ha",
     "lambda_memory": "1536",
@@ -50,6 +50,7 @@ VARIANT_CONTEXT = {
     "lambda_snapstart": "true",
     "lambda_reserved_concurrency": "50",
     "ec2_instance_type": "c6i.xlarge",
+    "fargate_worker_spot": "true",
     "ec2_max_instances": "3",  # above the ha profile's minimum of 2
     "db_max_connections": "250",
     "graceful_timeout_s": "50",

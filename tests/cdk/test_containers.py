@@ -93,6 +93,40 @@ def test_the_ha_profile_runs_two_of_everything(variant: Assembly) -> None:
     assert group["Properties"]["MinSize"] == "2"
 
 
+def _services(assembly: Assembly) -> dict[str, dict[str, Any]]:
+    """The Fargate services' properties by role: the web one has the load balancer."""
+    services = assembly.resources("Fargate", "AWS::ECS::Service").values()
+    return {
+        ("web" if s["Properties"].get("LoadBalancers") else "worker"): s["Properties"]
+        for s in services
+    }
+
+
+def test_fargate_services_run_on_demand_by_default(assembly: Assembly) -> None:
+    for service in _services(assembly).values():
+        assert service["LaunchType"] == "FARGATE"
+        assert "CapacityProviderStrategy" not in service
+    assert not assembly.resources("Fargate", "AWS::ECS::ClusterCapacityProviderAssociations")
+
+
+def test_worker_spot_runs_the_worker_on_fargate_spot(variant: Assembly) -> None:
+    services = _services(variant)
+    worker = services["worker"]
+    assert "LaunchType" not in worker  # a strategy replaces the launch type
+    assert worker["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}]
+    assert services["web"]["LaunchType"] == "FARGATE"  # requests never wait for Spot
+    (association_id, association), *_ = variant.resources(
+        "Fargate", "AWS::ECS::ClusterCapacityProviderAssociations"
+    ).items()
+    assert "FARGATE_SPOT" in association["Properties"]["CapacityProviders"]
+    (worker_resource,) = [
+        r
+        for r in variant.resources("Fargate", "AWS::ECS::Service").values()
+        if not r["Properties"].get("LoadBalancers")
+    ]
+    assert association_id in worker_resource["DependsOn"]
+
+
 def test_image_is_staged_from_the_dockerfile_without_building(assembly: Assembly) -> None:
     manifest = json.loads((assembly.outdir / "Trident-Fargate.assets.json").read_text())
     (image,) = manifest["dockerImages"].values()

@@ -231,6 +231,21 @@ def test_context_resizes_the_functions(variant: Assembly) -> None:
     assert props["ReservedConcurrentExecutions"] == 50
 
 
+def test_snapstart_caches_one_version_of_the_api_function(variant: Assembly) -> None:
+    # The cost model prices SnapStart's cache for lambda_snapstart_versions=1: one published
+    # version per deploy, and CloudFormation deletes the one it replaces (a retained version
+    # would keep its snapshot, and its cache charge, forever).
+    api_id, _ = _function(variant, "handlers.api.handler")
+    versions = [
+        v
+        for v in variant.resources("Lambda", "AWS::Lambda::Version").values()
+        if v["Properties"]["FunctionName"] == {"Ref": api_id}
+    ]
+    assert len(versions) == 1
+    assert versions[0].get("DeletionPolicy", "Delete") == "Delete"
+    assert versions[0].get("UpdateReplacePolicy", "Delete") == "Delete"
+
+
 def test_jobs_queue_hides_a_batch_six_times_the_jobs_function_timeout(assembly: Assembly) -> None:
     (queue,) = [
         q

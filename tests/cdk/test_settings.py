@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cdk.components.ec2_api import USER_DATA, render_user_data
+from deployment.instances import instance_architecture
 from deployment.settings import DeploySettings, SettingsError, instance_vcpus
 
 
@@ -102,11 +103,34 @@ def test_bucket_cors_is_the_apps_rule(origins: tuple[str, ...]) -> None:
     assert DeploySettings(files_cors_origins=origins).bucket_cors_rules() == expected
 
 
-def test_instance_vcpus() -> None:
+def test_instance_vcpus_per_family() -> None:
     assert instance_vcpus("c6i.large") == 2
     assert instance_vcpus("m6i.4xlarge") == 16
-    with pytest.raises(SettingsError):
-        instance_vcpus("c6i.metal")
+    # A Graviton .medium has one vCPU; a burstable .medium two.
+    assert instance_vcpus("c7g.medium") == 1
+    assert instance_vcpus("c8g.medium") == 1
+    assert instance_vcpus("t4g.medium") == 2
+    assert instance_vcpus("c7g.large") == 2
+    assert instance_vcpus("c8g.2xlarge") == 8
+    assert instance_vcpus("db.t4g.small") == 2  # RDS classes (RDS Proxy's vCPU count)
+    assert instance_architecture("c7g.large") == "arm64"
+    assert instance_architecture("t4g.small") == "arm64"
+    assert instance_architecture("c6i.large") == "x86_64"
+
+
+@pytest.mark.parametrize("instance_type", ["c6i.medium", "c6i.metal", "c9z.large", "large"])
+def test_unknown_instance_type_lists_the_known_ones(instance_type: str) -> None:
+    with pytest.raises(SettingsError, match=r"known: .*c7g.* in medium, large, xlarge"):
+        instance_vcpus(instance_type)
+    # Refused at synth, before any stack is built.
+    with pytest.raises(SettingsError, match=rf"unknown instance type '{instance_type}'; known"):
+        DeploySettings.from_context({"ec2_instance_type": instance_type}.get)
+
+
+def test_graviton_ec2_is_a_valid_choice() -> None:
+    settings = DeploySettings.from_context({"ec2_instance_type": "c7g.medium"}.get)
+    assert settings.ec2_workers == 1
+    assert DeploySettings.from_context({"fargate_worker_spot": "true"}.get).fargate_worker_spot
 
 
 def test_user_data_placeholders_must_all_be_filled() -> None:
