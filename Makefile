@@ -100,8 +100,11 @@ synth: $(STAMP) node_modules/.package-lock.json
 	$(CDK) synth --quiet --no-notices $(CDK_FLAGS)
 	$(BIN)/python -m cdk.lint cdk.out
 
+# STAGE=dev|prod (deployment/settings.py STAGES) deploys the stage's stacks, Trident-<stage>-*.
+STAGE ?=
+STACKS := Trident$(if $(STAGE),-$(STAGE))
 deploy-lambda deploy-fargate deploy-ec2: deploy-%: $(STAMP) node_modules/.package-lock.json
-	$(CDK) deploy --no-notices $(CDK_FLAGS) Trident-Shared Trident-$(subst ec2,Ec2,$(subst fargate,Fargate,$(subst lambda,Lambda,$*)))
+	$(CDK) deploy --no-notices $(if $(STAGE),-c stage=$(STAGE)) $(CDK_FLAGS) $(STACKS)-Shared $(STACKS)-$(subst ec2,Ec2,$(subst fargate,Fargate,$(subst lambda,Lambda,$*)))
 
 destroy: $(STAMP) node_modules/.package-lock.json
 	$(CDK) destroy --no-notices $(CDK_FLAGS) --all

@@ -51,13 +51,21 @@ PROFILES: dict[str, dict[str, Any]] = {
         "ec2_min_instances": 2,
     },
 }
+# Stages: a profile plus what a stage changes beyond sizes; `-c stage=prod` also names the
+# stacks Trident-prod-*, so the stages of one account stand side by side.
+STAGES: dict[str, dict[str, Any]] = {
+    # Cheap and disposable: `cdk destroy` may take the database with it.
+    "dev": {"profile": "default", "db_deletion_protection": False},
+    "prod": {"profile": "ha", "db_deletion_protection": True, "log_retention_days": 90},
+}
 
 
 @dataclass(frozen=True, kw_only=True)
 class DeploySettings:
     """All knobs, flat, so that each one is a single ``-c name=value``."""
 
-    # The profile the other knobs start from (PROFILES); recorded for the reader.
+    # The stage (STAGES) and the profile (PROFILES) the other knobs start from.
+    stage: str | None = None
     profile: str = "default"
     # Which target stacks the app synthesizes (and the connection budget counts).
     targets: tuple[str, ...] = TARGETS
@@ -151,6 +159,8 @@ class DeploySettings:
     requests_per_target: int = 1000
 
     def __post_init__(self) -> None:
+        if self.stage is not None and self.stage not in STAGES:
+            raise SettingsError(f"stage: unknown {self.stage!r}; choose from {list(STAGES)}")
         if self.profile not in PROFILES:
             raise SettingsError(f"profile: unknown {self.profile!r}; choose from {list(PROFILES)}")
         if self.nat_gateways < 1:
@@ -277,11 +287,18 @@ class DeploySettings:
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> DeploySettings:
         """Build from CDK context (``node.try_get_context``): strings from ``-c`` are parsed,
-        over the chosen profile's values."""
-        profile = str(get("profile") or "default").strip()
+        over the stage's values and its profile's (an explicit ``-c`` always wins)."""
+        stage = str(get("stage") or "").strip() or None
+        if stage is not None and stage not in STAGES:
+            raise SettingsError(f"stage: unknown {stage!r}; choose from {list(STAGES)}")
+        staged = dict(STAGES[stage]) if stage else {}
+        profile = str(get("profile") or staged.pop("profile", "default")).strip()
+        staged.pop("profile", None)
         if profile not in PROFILES:
             raise SettingsError(f"profile: unknown {profile!r}; choose from {list(PROFILES)}")
-        values: dict[str, Any] = {**PROFILES[profile], "profile": profile}
+        values: dict[str, Any] = {**PROFILES[profile], **staged, "profile": profile}
+        if stage:
+            values |= {"stage": stage, "stack_prefix": f"Trident-{stage}"}
         hints = get_type_hints(cls)
         for spec in fields(cls):
             raw = get(spec.name)

@@ -63,6 +63,30 @@ def test_a_profile_is_a_starting_point_the_context_overrides() -> None:
         DeploySettings.from_context({"profile": "prod"}.get)
 
 
+def test_a_stage_picks_its_profile_and_names_its_stacks() -> None:
+    prod = DeploySettings.from_context({"stage": "prod"}.get)
+    assert (prod.profile, prod.stack_prefix, prod.db_multi_az, prod.nat_gateways) == (
+        "ha",
+        "Trident-prod",
+        True,
+        2,
+    )
+    assert (prod.db_deletion_protection, prod.log_retention_days) == (True, 90)
+    dev = DeploySettings.from_context({"stage": "dev"}.get)
+    assert (dev.profile, dev.stack_prefix, dev.db_deletion_protection) == (
+        "default",
+        "Trident-dev",
+        False,
+    )
+    # Explicit values win over the stage's and its profile's.
+    context = {"stage": "prod", "nat_gateways": "1", "stack_prefix": "Acme"}
+    tuned = DeploySettings.from_context(context.get)
+    assert (tuned.nat_gateways, tuned.stack_prefix, tuned.db_multi_az) == (1, "Acme", True)
+    assert DeploySettings().stack_prefix == "Trident"
+    with pytest.raises(SettingsError, match=r"stage: unknown 'qa'; choose from \['dev', 'prod'\]"):
+        DeploySettings.from_context({"stage": "qa"}.get)
+
+
 def test_defaults_fit_the_database() -> None:
     settings = DeploySettings()
     budget = settings.connection_budget()
