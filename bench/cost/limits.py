@@ -89,31 +89,24 @@ def _lambda(model: Model, rps: float) -> list[LimitHit]:
     return out
 
 
+def _beyond_knob(target: str, rps: float, knob: str, message: str) -> LimitHit:
+    """A size the peak needs beyond the knob that caps it."""
+    return LimitHit(target, rps, knob, knob, message)
+
+
 def _fargate(model: Model, rps: float) -> list[LimitHit]:
     i, deploy = model.inputs, model.deployment
     tasks, workers = model.fargate_tasks(rps)
     out: list[LimitHit] = []
     if tasks > i.fargate_max_tasks:
-        out.append(
-            LimitHit(
-                "fargate",
-                rps,
-                "fargate_max_tasks",
-                "fargate_max_tasks",
-                f"the peak needs {tasks} web tasks; the service scales to {i.fargate_max_tasks}",
-            )
-        )
+        message = f"the peak needs {tasks} web tasks; the service scales to {i.fargate_max_tasks}"
+        out.append(_beyond_knob("fargate", rps, "fargate_max_tasks", message))
     if workers > i.fargate_worker_max_tasks:
-        out.append(
-            LimitHit(
-                "fargate",
-                rps,
-                "fargate_worker_max_tasks",
-                "fargate_worker_max_tasks",
-                f"the peak's jobs need {workers} worker tasks; the worker service scales to "
-                f"{i.fargate_worker_max_tasks}: the queue grows until the peak passes",
-            )
+        message = (
+            f"the peak's jobs need {workers} worker tasks; the worker service scales to "
+            f"{i.fargate_worker_max_tasks}: the queue grows until the peak passes"
         )
+        out.append(_beyond_knob("fargate", rps, "fargate_worker_max_tasks", message))
     per_task = deploy.fargate_web_workers * (
         deploy.fargate_db_pool_size + deploy.fargate_db_max_overflow
     )
@@ -127,16 +120,11 @@ def _ec2(model: Model, rps: float) -> list[LimitHit]:
     count = model.ec2_instances(rps)
     out: list[LimitHit] = []
     if count > i.ec2_max_instances:
-        out.append(
-            LimitHit(
-                "ec2",
-                rps,
-                "ec2_max_instances",
-                "ec2_max_instances",
-                f"the peak needs {count} {i.ec2_instance_type} instances; the group scales to "
-                f"{i.ec2_max_instances}",
-            )
+        message = (
+            f"the peak needs {count} {i.ec2_instance_type} instances; the group scales to "
+            f"{i.ec2_max_instances}"
         )
+        out.append(_beyond_knob("ec2", rps, "ec2_max_instances", message))
     per_instance = deploy.ec2_workers * (deploy.ec2_db_pool_size + deploy.ec2_db_max_overflow)
     needed = count * (per_instance + deploy.worker_pool_size)
     out += _connections("ec2", rps, needed, model)
