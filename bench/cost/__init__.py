@@ -30,7 +30,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from bench.cost.inputs import LAMBDA_MB_PER_VCPU, Inputs, latest_results, measured_inputs
+from bench.cost.inputs import Inputs, lambda_cpu_scale, latest_results, measured_inputs
 from bench.cost.model import TARGETS, Model, rps_key
 from bench.cost.prices import Prices, load_prices
 
@@ -79,6 +79,10 @@ def _parse_value(name: str, raw: str) -> Any:
     if name not in kinds or name == "measured":
         raise SystemExit(f"--set: unknown input {name!r}; see `python -m bench cost --json`")
     kind = str(kinds[name])
+    if kind.endswith(" | None"):
+        if raw.lower() in {"", "none", "null"}:
+            return None
+        kind = kind.removesuffix(" | None")
     if kind == "bool":
         return raw.lower() in {"1", "true", "yes", "on"}
     if kind == "int":
@@ -115,12 +119,16 @@ def build_inputs(args: argparse.Namespace) -> Inputs:
         flags["lambda_duration_ms"] = args.lambda_duration_ms
         flags["lambda_cpu_scale"] = 1.0
     elif "lambda_memory_mb" in flags and "lambda_duration_ms" in inputs.measured:
-        flags["lambda_cpu_scale"] = max(1.0, LAMBDA_MB_PER_VCPU / flags["lambda_memory_mb"])
+        flags["lambda_cpu_scale"] = lambda_cpu_scale(flags["lambda_memory_mb"])
     if args.direct_alb:
         flags["direct_alb"] = True
     for item in args.set or ():
         name, _, raw = item.partition("=")
         flags[name.strip()] = _parse_value(name.strip(), raw.strip())
+    if {"lambda_duration_ms", "lambda_cpu_scale", "lambda_memory_mb"} & set(flags):
+        # The measured per-invoke billing was at the measured duration and scale: with either
+        # changed, only the mean is known.
+        flags.setdefault("lambda_billed_ms", None)
     return inputs.replace(**flags, measured=inputs.measured - set(flags))
 
 

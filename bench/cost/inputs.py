@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -17,6 +18,11 @@ DEFAULT_RPS = (1.0, 10.0, 100.0, 1_000.0, 10_000.0)
 LAMBDA_MB_PER_VCPU = 1769
 # Endpoints of the request mix, as `python -m bench load` names its scenarios.
 MIX_ENDPOINTS = ("read", "presign", "enqueue")
+
+
+def lambda_cpu_scale(memory_mb: int) -> float:
+    """Factor from a local in-process time to Lambda's at ``memory_mb`` (its CPU share)."""
+    return max(1.0, LAMBDA_MB_PER_VCPU / memory_mb)
 
 
 def _in(default: Any, note: str) -> Any:
@@ -43,6 +49,12 @@ class Inputs:
         1.0,
         "factor from the local in-process time to Lambda's: 1769 MB / memory when measured "
         "(Lambda's CPU share; an upper bound for I/O-bound requests)",
+    )
+    lambda_billed_ms: float | None = _in(
+        None,
+        "billed ms per API invoke: when measured, the mix-weighted mean over invokes of "
+        "ceil(duration x lambda_cpu_scale) (Lambda rounds each invoke up to 1 ms); unset, "
+        "ceil(lambda_duration_ms x lambda_cpu_scale), the mean rounded once",
     )
     lambda_memory_mb: int = _in(CDK.lambda_memory, "API function memory (cdk lambda_memory)")
     lambda_architecture: str = _in(CDK.lambda_architecture, "cdk lambda_architecture")
@@ -160,7 +172,14 @@ def measured_inputs(results: Mapping[str, Any], inputs: Inputs) -> Inputs:
     if duration := _mixed(warm, "mean_ms", inputs):
         found["lambda_duration_ms"] = duration
         # An assumption about Lambda's CPU, applied because the duration is local.
-        derived["lambda_cpu_scale"] = max(1.0, LAMBDA_MB_PER_VCPU / inputs.lambda_memory_mb)
+        scale = lambda_cpu_scale(inputs.lambda_memory_mb)
+        derived["lambda_cpu_scale"] = scale
+        # Billed per invoke only where the run scaled its invokes as this model would (older
+        # runs recorded no scale: their billed means are unscaled).
+        scales = [warm[name].get("cpu_scale") for name in MIX_ENDPOINTS]
+        billed = _mixed(warm, "billed_ms_mean", inputs)
+        if billed is not None and all(x is not None and math.isclose(x, scale) for x in scales):
+            found["lambda_billed_ms"] = billed
     for key, name in (("log_bytes", "lambda_log_bytes"), ("log_events", "lambda_log_events")):
         if (value := _mixed(warm, key, inputs)) is not None:
             found[name] = value

@@ -81,7 +81,10 @@ class Model:
     def lambda_(self, rps: float) -> dict[str, float]:
         i, p = self.inputs, self.prices
         requests = self.requests(rps)
-        billed_s = math.ceil(i.lambda_duration_ms * i.lambda_cpu_scale) / 1000
+        billed_ms = i.lambda_billed_ms
+        if billed_ms is None:  # only the mean is known: round it up once
+            billed_ms = math.ceil(i.lambda_duration_ms * i.lambda_cpu_scale)
+        billed_s = billed_ms / 1000
         init_s = math.ceil(i.lambda_init_ms) / 1000
         jobs = self.jobs(rps)
         job_invokes = jobs / i.jobs_batch_size

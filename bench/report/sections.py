@@ -140,10 +140,10 @@ def load_section(results: Mapping[str, Any]) -> list[str]:
         out += [
             f"Lambda warm path: the API handler in-process (the bundle on Python "
             f"{load.get('lambda_python') or '?'}), one invoke at a time, against the same "
-            "stack; billed = each invoke rounded up to 1 ms, averaged. S3 and SQS are moto "
-            "here (a Python server on the other core): the enqueue time is mostly moto's. "
-            "Lambda runs a 1024 MB function on about 0.58 vCPU, so the cost model scales "
-            "these times by 1769 / memory.",
+            "stack. S3 and SQS are moto here (a Python server on the other core): the "
+            "enqueue time is mostly moto's. Lambda runs a 1024 MB function on about 0.58 vCPU, "
+            "so the cost model scales these times by 1769 / memory; billed = each invoke's "
+            "scaled time rounded up to 1 ms, averaged (what the model charges per invoke).",
             "",
             markdown_table(
                 ["endpoint", "p50 ms", "p90 ms", "p99 ms", "mean ms", "billed ms", "log B/invoke"],

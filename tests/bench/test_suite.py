@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,8 @@ def warm(mean: float) -> dict[str, Any]:
         "p90_ms": mean * 1.2,
         "p99_ms": mean * 1.6,
         "mean_ms": mean,
-        "billed_ms_mean": mean + 0.5,
+        "billed_ms_mean": math.ceil(mean * 1769 / 1024) + 0.25,
+        "cpu_scale": 1769 / 1024,
         "log_bytes": 820.0,
         "log_events": 2.0,
     }
@@ -159,6 +161,11 @@ def test_all_writes_results_report_and_charts(
         0.96 * 3.2 + 0.02 * 5.3 + 0.02 * 7.5
     )
     assert assumptions["peak_ratio"]["source"] == "assumed"
+    # Billed per invoke, as measured: 0.96 x (8 + 0.25) + 0.02 x (14 + 0.25) + 0.02 x (30 + 0.25)
+    assert assumptions["lambda_billed_ms"]["source"] == "measured"
+    assert assumptions["lambda_billed_ms"]["value"] == pytest.approx(
+        0.96 * 8 + 0.02 * 14 + 0.02 * 30 + 0.25
+    )
     for chart in ("cost.png", "coldstart.png", "latency.png"):
         data = (out / chart).read_bytes()
         assert data.startswith(b"\x89PNG")
