@@ -109,10 +109,30 @@ class Inputs:
     access_log_months: float = _in(3.0, "log bucket expiry: 90 days (cdk/components/storage.py)")
     # AWS API calls
     aws_call_bytes: float = _in(2000.0, "bytes through the NAT gateway per SQS call (HTTPS)")
-    sqs_requests_per_job: float = _in(3.0, "send, receive, delete")
-    sqs_polls_per_month: float = _in(
-        657_000.0, "empty long polls a month: 5 pollers x 3 a minute (fewer for one worker)"
+    # SQS requests per job: SendMessage (the API's, or S3's upload event), then the consumer's.
+    sqs_requests_per_job_lambda: float | None = _in(
+        None,
+        "SQS requests per job on Lambda; unset: 1 + 2 / jobs_batch_size, a SendMessage and, "
+        "per batch, the event source's ReceiveMessage and its delete of what the function "
+        "processed (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html). Full batches, "
+        "as under load: a job alone in its batch costs 3",
     )
+    sqs_requests_per_job_containers: float | None = _in(
+        None,
+        "SQS requests per job on Fargate and EC2; unset: 2 + 1 / min(10, worker_concurrency + "
+        "1), a SendMessage, a DeleteMessage per message (app/jobs/queue.py) and a "
+        "ReceiveMessage per worker_concurrency + 1 messages, what app/jobs/worker.py asks "
+        "for each time a slot frees under a backlog",
+    )
+    worker_concurrency: int = _in(CDK.worker_concurrency, "jobs a container worker runs at once")
+    sqs_pollers_lambda: int = _in(
+        5,
+        "the jobs event source's long pollers on an idle queue: 5, not as few as 2, since the "
+        "stack sets maximum concurrency "
+        "(https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html); a "
+        "container target polls with one worker per Fargate worker task or EC2 instance",
+    )
+    sqs_poll_wait_s: int = _in(20, "seconds an empty long poll waits (WORKER_POLL_WAIT_S)")
     s3_puts_per_upload: float = _in(2.0, "the browser's POST, the copy into files/")
     s3_gets_per_upload: float = _in(2.0, "HEAD and GET while verifying")
     # Trident-Shared
@@ -130,12 +150,33 @@ class Inputs:
     def replace(self, **changes: Any) -> Inputs:
         return dataclasses.replace(self, **changes)
 
+    def lambda_billed(self) -> float:
+        """Billed ms per API invoke: as measured per invoke, else the mean rounded up once."""
+        if self.lambda_billed_ms is not None:
+            return self.lambda_billed_ms
+        return math.ceil(self.lambda_duration_ms * self.lambda_cpu_scale)
+
+    def sqs_per_job(self, target: str) -> float:
+        """SQS requests per job on ``target``: given, or derived from its consumer's batches."""
+        if target == "lambda":
+            given, derived = self.sqs_requests_per_job_lambda, 1 + 2 / self.jobs_batch_size
+        else:
+            given = self.sqs_requests_per_job_containers
+            derived = 2 + 1 / min(10, self.worker_concurrency + 1)
+        return derived if given is None else given
+
     def assumptions(self) -> dict[str, dict[str, Any]]:
+        """Every input with its value (an unset one as derived), source and note."""
+        derived: dict[str, Any] = {
+            "lambda_billed_ms": self.lambda_billed(),
+            "sqs_requests_per_job_lambda": self.sqs_per_job("lambda"),
+            "sqs_requests_per_job_containers": self.sqs_per_job("fargate"),
+        }
         out: dict[str, dict[str, Any]] = {}
         for spec in fields(self):
             if spec.name == "measured":
                 continue
-            value = getattr(self, spec.name)
+            value = derived.get(spec.name, getattr(self, spec.name))
             out[spec.name] = {
                 "value": list(value) if isinstance(value, tuple) else value,
                 "source": "measured" if spec.name in self.measured else "assumed",

@@ -70,6 +70,35 @@ def test_billed_duration_is_the_measured_per_invoke_mean_when_there_is_one() -> 
     assert mean_only["lambda_compute"] == pytest.approx(2_628_000 * 0.008 * 1 * 0.0000166667)
 
 
+def test_sqs_requests_per_job_follow_each_consumers_batches() -> None:
+    pinned = {
+        "mix_presign": 0.02,
+        "mix_enqueue": 0.02,
+        "jobs_batch_size": 10,
+        "worker_concurrency": 4,
+        "sqs_pollers_lambda": 5,
+        "sqs_poll_wait_s": 20,
+        "fargate_worker_min_tasks": 1,
+        "min_instances": 2,
+    }
+    # 100 RPS: 262.8 million requests a month, 4% of them make a job: 10,512,000 jobs.
+    # Lambda: a send, then a receive and a delete per batch of 10 = 1.2 a job (12,614,400),
+    # and 5 pollers' empty 20 s polls: 5 x 2,628,000 / 20 = 657,000. At $0.40 a million:
+    assert items("lambda", 100, **pinned)["sqs"] == pytest.approx(13_271_400 * 0.4e-6)  # 5.31
+    # Containers: a send, a delete per message, a receive per 4 + 1 = 2.2 a job (23,126,400);
+    # one Fargate worker task polls 131,400 times, a worker on each of 2 instances 262,800.
+    assert items("fargate", 100, **pinned)["sqs"] == pytest.approx(23_257_800 * 0.4e-6)  # 9.30
+    assert items("ec2", 100, **pinned)["sqs"] == pytest.approx(23_389_200 * 0.4e-6)  # 9.36
+    assert Inputs(jobs_batch_size=5).sqs_per_job("lambda") == pytest.approx(1.4)
+    assert Inputs(worker_concurrency=20).sqs_per_job("ec2") == pytest.approx(2.1)
+    given = Inputs(sqs_requests_per_job_lambda=3.0, sqs_requests_per_job_containers=3.0)
+    assert (given.sqs_per_job("lambda"), given.sqs_per_job("fargate")) == (3.0, 3.0)
+    assumptions = Inputs().assumptions()
+    assert assumptions["sqs_requests_per_job_lambda"]["value"] == pytest.approx(1.2)
+    assert "with-sqs.html" in assumptions["sqs_requests_per_job_lambda"]["note"]
+    assert "services-sqs-scaling.html" in assumptions["sqs_pollers_lambda"]["note"]
+
+
 def test_http_api_tier_starts_above_300_million_requests() -> None:
     price = PRICES["http_api_request"]
     assert price.cost(300_000_000) == pytest.approx(300.0)
@@ -207,9 +236,13 @@ def test_a_duration_or_memory_given_drops_the_measured_per_invoke_billing(tmp_pa
         return found
 
     assert billed() == {"value": 7.5, "source": "measured", "note": ANY}
-    for flags in (["--lambda-memory-mb", "2048"], ["--lambda-duration-ms", "5"]):
-        assert billed(*flags) == {"value": None, "source": "assumed", "note": ANY}
-    assert billed("--set", "lambda_cpu_scale=2")["value"] is None
+    # The mean rounded up once: 4 ms at 2048 MB (a whole vCPU), 5 ms given, 4 ms x 2 scaled.
+    for flags, rounded in (
+        (["--lambda-memory-mb", "2048"], 4),
+        (["--lambda-duration-ms", "5"], 5),
+        (["--set", "lambda_cpu_scale=2"], 8),
+    ):
+        assert billed(*flags) == {"value": rounded, "source": "assumed", "note": ANY}
     assert billed("--lambda-memory-mb", "2048", "--set", "lambda_billed_ms=9")["value"] == 9.0
 
 
