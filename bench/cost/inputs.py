@@ -68,8 +68,17 @@ class Inputs:
     http_api_log_bytes: float = _in(330.0, "HTTP API access log line per request (1 event)")
     jobs_lambda_memory_mb: int = _in(CDK.jobs_lambda_memory, "cdk jobs_lambda_memory")
     jobs_batch_size: int = _in(CDK.jobs_batch_size, "SQS messages per jobs invoke (cdk)")
-    job_duration_ms: float = _in(200.0, "wall time of one job (ingest an upload, run an export)")
-    job_cpu_ms: float = _in(20.0, "CPU time of one job, for sizing container workers")
+    job_duration_ms: float = _in(
+        200.0,
+        "wall ms of one job, claim to result; measured by `python -m bench worker`: an ingest "
+        "of a 1 MiB upload (one per upload: weight mix_presign) and an export of 100 files "
+        "(for every POST /v1/jobs: weight mix_enqueue), one at a time, on moto's S3 and SQS",
+    )
+    job_cpu_ms: float = _in(
+        20.0,
+        "worker process CPU ms per job, receive to delete, for sizing container workers; "
+        "measured and weighted as job_duration_ms",
+    )
     job_log_bytes: float = _in(500.0, "bytes logged per job")
     housekeeping_ms: float = _in(1000.0, "housekeeping run every 5 minutes at 512 MB (cdk)")
     # Containers
@@ -201,6 +210,20 @@ def _mixed(scenarios: Mapping[str, Mapping[str, Any]], key: str, inputs: Inputs)
     return weighted / sum(weights.values())
 
 
+def _jobs_mixed(jobs: Mapping[str, Mapping[str, Any]], key: str, inputs: Inputs) -> float | None:
+    """``key`` of the measured jobs weighted by the jobs the mix makes: an ingest per upload
+    (mix_presign), an export standing for every submitted job (mix_enqueue)."""
+    weights = {"ingest": inputs.mix_presign, "export": inputs.mix_enqueue}
+    weighted = 0.0
+    for kind, weight in weights.items():
+        value = jobs.get(kind, {}).get(key)
+        if value is None:
+            return None
+        weighted += weight * float(value)
+    total = sum(weights.values())
+    return weighted / total if total > 0 else None
+
+
 def measured_inputs(results: Mapping[str, Any], inputs: Inputs) -> Inputs:
     """``inputs`` with what a bench run measured (results.json of ``python -m bench all``)."""
     found: dict[str, Any] = {}
@@ -233,6 +256,10 @@ def measured_inputs(results: Mapping[str, Any], inputs: Inputs) -> Inputs:
         ("response_bytes", "response_bytes"),
     ):
         if (value := _mixed(scenarios, key, inputs)) is not None:
+            found[name] = value
+    jobs = (results.get("worker") or {}).get("jobs") or {}
+    for key, name in (("duration_ms_mean", "job_duration_ms"), ("cpu_ms_mean", "job_cpu_ms")):
+        if (value := _jobs_mixed(jobs, key, inputs)) is not None:
             found[name] = value
     return inputs.replace(**found, **derived, measured=inputs.measured | set(found))
 

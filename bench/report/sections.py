@@ -86,6 +86,34 @@ def worker_section(results: Mapping[str, Any]) -> list[str]:
         f"PostgreSQL) {worker['worker_msgs_per_s']} jobs/s against a raw boto3 receive/delete "
         f"loop's {worker['raw_msgs_per_s']} messages/s: overhead **{worker['ratio']}x**.",
         "",
+        *_jobs_lines(worker.get("jobs") or {}),
+    ]
+
+
+def _jobs_lines(jobs: Mapping[str, Any]) -> list[str]:
+    if not jobs:
+        return []
+    return [
+        "Real jobs through `python -m app.worker` (one at a time; S3 and SQS are moto): wall "
+        "time from claim to recorded result, and the worker process's CPU per job (receive "
+        "to delete). The cost model weighs them by the mix into `job_duration_ms` and "
+        "`job_cpu_ms`.",
+        "",
+        markdown_table(
+            ["job", "jobs", "mean ms", "p50 ms", "max ms", "worker CPU ms/job"],
+            [
+                [
+                    f"{kind} ({job['what']})",
+                    str(job["jobs"]),
+                    ms(job["duration_ms_mean"]),
+                    ms(job["duration_ms_p50"]),
+                    ms(job["duration_ms_max"]),
+                    ms(job["cpu_ms_mean"]),
+                ]
+                for kind, job in jobs.items()
+            ],
+        ),
+        "",
     ]
 
 

@@ -225,6 +225,24 @@ def test_measured_figures_replace_assumptions_weighted_by_the_mix() -> None:
         assert measured_inputs(results, Inputs()).lambda_billed_ms is None
 
 
+def test_measured_jobs_are_weighted_by_the_jobs_the_mix_makes() -> None:
+    jobs = {
+        "ingest": {"duration_ms_mean": 40.0, "cpu_ms_mean": 20.0},
+        "export": {"duration_ms_mean": 25.0, "cpu_ms_mean": 15.0},
+    }
+    mix = Inputs(mix_read=0.9, mix_presign=0.08, mix_enqueue=0.02)
+    inputs = measured_inputs({"worker": {"jobs": jobs}}, mix)
+    # An ingest per upload (8% of requests), an export per submitted job (2%).
+    assert inputs.job_duration_ms == pytest.approx((0.08 * 40 + 0.02 * 25) / 0.1)  # 37
+    assert inputs.job_cpu_ms == pytest.approx((0.08 * 20 + 0.02 * 15) / 0.1)  # 19
+    assert {"job_duration_ms", "job_cpu_ms"} <= inputs.measured
+    # A run without real jobs (older, or --ingests 0) leaves the assumptions.
+    for worker in ({}, {"jobs": None}, {"jobs": {"ingest": jobs["ingest"]}}):
+        unmeasured = measured_inputs({"worker": worker}, mix)
+        assert (unmeasured.job_duration_ms, unmeasured.job_cpu_ms) == (200.0, 20.0)
+        assert "job_duration_ms" not in unmeasured.measured
+
+
 def test_a_duration_or_memory_given_drops_the_measured_per_invoke_billing(tmp_path: Path) -> None:
     warm = {"mean_ms": 4.0, "billed_ms_mean": 7.5, "cpu_scale": 1769 / 1024}
     results = tmp_path / "results.json"

@@ -16,6 +16,7 @@ from bench import coldstart, load, suite, worker
 from bench.coldstart import ColdStart
 from bench.report import floors
 from bench.worker import WorkerBench
+from bench.worker_jobs import JobRun
 
 COLD = ColdStart(
     app_init_ms=410.0,
@@ -114,6 +115,15 @@ LOAD: dict[str, Any] = {
 }
 
 
+def job_figures(mean: float, cpu: float) -> dict[str, float]:
+    return {
+        "duration_ms_mean": mean,
+        "duration_ms_p50": mean * 0.9,
+        "duration_ms_max": mean * 2,
+        "cpu_ms_mean": cpu,
+    }
+
+
 @pytest.fixture
 def stubbed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(coldstart, "run", lambda **_: COLD)
@@ -134,6 +144,10 @@ def stubbed(monkeypatch: pytest.MonkeyPatch) -> None:
             worker_msgs_per_s=60.0,
             ratio=2.5,
             rounds=1,
+            jobs={
+                "ingest": JobRun(jobs=20, what="1024 KiB upload", **job_figures(40.0, 20.0)),
+                "export": JobRun(jobs=10, what="100 files", **job_figures(25.0, 15.0)),
+            },
         ),
     )
 
@@ -166,6 +180,13 @@ def test_all_writes_results_report_and_charts(
     assert assumptions["lambda_billed_ms"]["value"] == pytest.approx(
         0.96 * 8 + 0.02 * 14 + 0.02 * 30 + 0.25
     )
+    # Real jobs: an ingest per upload (2%), an export per submitted job (2%).
+    assert assumptions["job_duration_ms"] == {
+        "value": pytest.approx((40.0 + 25.0) / 2),
+        "source": "measured",
+        "note": assumptions["job_duration_ms"]["note"],
+    }
+    assert assumptions["job_cpu_ms"]["value"] == pytest.approx((20.0 + 15.0) / 2)
     for chart in ("cost.png", "coldstart.png", "latency.png"):
         data = (out / chart).read_bytes()
         assert data.startswith(b"\x89PNG")
@@ -179,6 +200,7 @@ def test_all_writes_results_report_and_charts(
     assert "| `fargate_vcpu` |" in report
     assert "server on CPU 0, client on CPU 1" in report  # the pinning is stated
     assert "`cloudfront_https_request`" in report  # unverified prices are listed
+    assert "| ingest (1024 KiB upload) | 20 | 40.0 | 36.0 | 80.0 | 20.0 |" in report
 
 
 @pytest.mark.usefixtures("stubbed")
