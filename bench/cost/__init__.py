@@ -6,8 +6,9 @@ defaults of deployment/settings.py. Prices come from bench/prices.toml (unit, re
 and source for each); a month is 730 hours; free tiers are never applied.
 
 Inputs: the average RPS, a peak-to-average ratio (containers are sized for the peak; Lambda
-pays per request) and per-request figures measured by ``python -m bench load`` (read from the
-latest bench/results/*/results.json unless ``--no-measured``), each overridable by a flag.
+pays per request), per-request figures measured by ``python -m bench load`` and per-job ones
+by ``python -m bench worker`` (read from the latest bench/results/*/results.json unless
+``--no-measured``), each overridable by a flag.
 Every input appears under ``assumptions``, marked ``measured`` or ``assumed``.
 
 Keys of the JSON (stable; other tools read them): ``monthly_usd[target][rps]`` (total),
