@@ -25,14 +25,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import text
+
+if TYPE_CHECKING:
+    from app.config import Settings
+    from app.db import Database
+    from app.local.aws import LocalAws
 
 UPLOAD_BYTES = 1024 * 1024
 EXPORT_FILES = 100
@@ -56,7 +61,7 @@ class JobRun:
     cpu_ms_mean: float
 
 
-def _app_settings(database_url: str, endpoint: str, local: Any) -> Any:
+def _app_settings(database_url: str, endpoint: str, local: LocalAws) -> Settings:
     from app.config import load_settings
 
     return load_settings(
@@ -77,7 +82,7 @@ def _app_settings(database_url: str, endpoint: str, local: Any) -> Any:
     )
 
 
-def _worker_env(database_url: str, local: Any, workdir: Path) -> dict[str, str]:
+def _worker_env(database_url: str, local: LocalAws, workdir: Path) -> dict[str, str]:
     """The Fargate worker's sizes (deployment/sizes.py), one job at a time, on this stack."""
     from deployment.settings import DeploySettings
     from deployment.sizes import sized_env
@@ -106,7 +111,9 @@ def _worker_env(database_url: str, local: Any, workdir: Path) -> dict[str, str]:
 class Bench:
     """The app in-process (to presign and submit as a client would) and the worker's process."""
 
-    def __init__(self, client: httpx.AsyncClient, db: Any, worker: subprocess.Popen[bytes]) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, db: Database, worker: subprocess.Popen[bytes]
+    ) -> None:
         self.client = client
         self.db = db
         self.worker = worker
@@ -208,7 +215,9 @@ DID_ITS_WORK: dict[str, Callable[[Any], bool]] = {
 }
 
 
-async def _measure(bench: Bench, kind: str, count: int, make: Callable[[], Any]) -> JobRun:
+async def _measure(
+    bench: Bench, kind: str, count: int, make: Callable[[], Awaitable[str]]
+) -> JobRun:
     check = DID_ITS_WORK[kind]
     with bench.paused():
         ids = [await make() for _ in range(count)]
@@ -235,7 +244,7 @@ async def _measure(bench: Bench, kind: str, count: int, make: Callable[[], Any])
 
 
 async def _run(
-    settings: Any, worker: subprocess.Popen[bytes], *, ingests: int, exports: int
+    settings: Settings, worker: subprocess.Popen[bytes], *, ingests: int, exports: int
 ) -> dict[str, JobRun]:
     from app.main import build_app
 
@@ -278,8 +287,9 @@ def measure_jobs(
     settings = _app_settings(database_url, aws_endpoint, local)
     log = workdir / f"worker-jobs-{suffix}.log"
     with log.open("wb") as output:
-        worker = subprocess.Popen(  # our interpreter, the worker's module
-            [sys.executable, "-m", "app.worker"],
+        # Through the child runner: it stops by itself if the bench is ever killed outright.
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "app.local.child", "worker"],
             env=_worker_env(database_url, local, workdir),
             cwd=REPO,
             stdout=output,
