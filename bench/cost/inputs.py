@@ -163,7 +163,7 @@ class Inputs:
         """Billed ms per API invoke: as measured per invoke, else the mean rounded up once."""
         if self.lambda_billed_ms is not None:
             return self.lambda_billed_ms
-        return math.ceil(self.lambda_duration_ms * self.lambda_cpu_scale)
+        return float(math.ceil(self.lambda_duration_ms * self.lambda_cpu_scale))
 
     def sqs_per_job(self, target: str) -> float:
         """SQS requests per job on ``target``: given, or derived from its consumer's batches."""
