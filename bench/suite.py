@@ -42,6 +42,9 @@ class Plan:
     load_options: load.Options = dataclasses.field(default_factory=load.Options)
     worker_messages: int = 200
     worker_rounds: int = 1
+    # Real jobs through the worker process: 1 MiB uploads ingested, exports of 100 files.
+    worker_ingests: int = 20
+    worker_exports: int = 10
 
     @classmethod
     def quick(cls) -> Plan:
@@ -52,6 +55,8 @@ class Plan:
                 runs=1, duration_s=0.5, warmup_s=0.2, lambda_invokes=30, lambda_warmup=5
             ),
             worker_messages=20,
+            worker_ingests=3,
+            worker_exports=2,
         )
 
 
@@ -166,11 +171,16 @@ def run(plan: Plan, *, command: str) -> dict[str, Any]:
         results["load"] = load.run(plan.load_options, step=step)
         timings["load"] = time.perf_counter() - t
 
-        step = stage("Jobs worker vs raw boto3", 1)
+        step = stage("Jobs worker vs raw boto3, real jobs", 1)
         t = time.perf_counter()
-        results["worker"] = dataclasses.asdict(
-            worker.run(messages=plan.worker_messages, concurrency=4, rounds=plan.worker_rounds)
+        measured = worker.run(
+            messages=plan.worker_messages,
+            concurrency=4,
+            rounds=plan.worker_rounds,
+            ingests=plan.worker_ingests,
+            exports=plan.worker_exports,
         )
+        results["worker"] = dataclasses.asdict(measured)
         timings["worker"] = time.perf_counter() - t
         step("done")
 

@@ -1,10 +1,13 @@
-"""Worker throughput against a raw boto3 receive/delete loop, same queue server, same run.
+"""Worker throughput against a raw boto3 receive/delete loop, same queue server, same run;
+then real jobs through the worker process (``bench.worker_jobs``).
 
-    python -m bench.worker [--messages 400] [--json]
+    python -m bench worker [--messages 400] [--ingests 20] [--exports 10] [--quick] [--json]
 
 Both sides drain the same number of messages from a fresh moto SQS queue; the worker also
 claims, runs (a zero-second ``sleep`` job) and records each job in PostgreSQL. Reported:
-messages/s for each and the ratio (raw ÷ worker: the worker's overhead factor).
+messages/s for each and the ratio (raw ÷ worker: the worker's overhead factor). Then
+``jobs[kind]`` for ``ingest`` (a 1 MiB upload) and ``export`` (100 files): wall ms per job
+from claim to result, and the worker process's CPU ms per job (see ``JobRun``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ from typing import Any
 
 from sqlalchemy import text
 
+from bench.worker_jobs import JobRun, measure_jobs
+
+# --quick (and `make bench-smoke`): messages, rounds, ingests, exports.
+QUICK = (20, 1, 3, 2)
+
 
 @dataclass(frozen=True)
 class WorkerBench:
@@ -34,6 +42,7 @@ class WorkerBench:
     worker_msgs_per_s: float
     ratio: float
     rounds: int
+    jobs: dict[str, JobRun] | None = None
 
 
 def _raw_drain(sqs: Any, queue_url: str, total: int, concurrency: int) -> float:
@@ -137,7 +146,9 @@ async def _finished(runtime: Any, job_ids: list[uuid.UUID]) -> int:
     return count
 
 
-def run(*, messages: int, concurrency: int, rounds: int) -> WorkerBench:
+def run(
+    *, messages: int, concurrency: int, rounds: int, ingests: int = 0, exports: int = 0
+) -> WorkerBench:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     from app.config import load_settings
@@ -184,6 +195,15 @@ def run(*, messages: int, concurrency: int, rounds: int) -> WorkerBench:
                         )
                     else:
                         worker_rates.append(asyncio.run(_worker_drain(settings, messages)))
+            jobs = None
+            if ingests and exports:
+                jobs = measure_jobs(
+                    database_url=url,
+                    aws_endpoint=endpoint,
+                    workdir=Path(tmp),
+                    ingests=ingests,
+                    exports=exports,
+                )
     raw = statistics.median(raw_rates)
     worker = statistics.median(worker_rates)
     return WorkerBench(
@@ -193,6 +213,7 @@ def run(*, messages: int, concurrency: int, rounds: int) -> WorkerBench:
         worker_msgs_per_s=round(worker, 1),
         ratio=round(raw / worker, 3),
         rounds=rounds,
+        jobs=jobs,
     )
 
 
@@ -201,9 +222,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ingests", type=int, default=20, help="1 MiB uploads ingested")
+    parser.add_argument("--exports", type=int, default=10, help="exports of 100 files")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: as short as it goes")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(messages=args.messages, concurrency=args.concurrency, rounds=args.rounds)
+    if args.quick:
+        args.messages, args.rounds, args.ingests, args.exports = QUICK
+    result = run(
+        messages=args.messages,
+        concurrency=args.concurrency,
+        rounds=args.rounds,
+        ingests=args.ingests,
+        exports=args.exports,
+    )
     if args.json:
         print(json.dumps(asdict(result)))  # noqa: T201
     else:
@@ -212,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
             f" msg/s, overhead {result.ratio}x ({result.messages} messages,"
             f" concurrency {result.concurrency}, median of {result.rounds})"
         )
+        for kind, job in (result.jobs or {}).items():
+            print(  # noqa: T201
+                f"{kind} ({job.what}): {job.duration_ms_mean} ms a job (p50"
+                f" {job.duration_ms_p50}, max {job.duration_ms_max}), worker CPU"
+                f" {job.cpu_ms_mean} ms a job ({job.jobs} jobs, one at a time)"
+            )
     return 0
 
 

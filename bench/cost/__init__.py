@@ -6,8 +6,9 @@ defaults of deployment/settings.py. Prices come from bench/prices.toml (unit, re
 and source for each); a month is 730 hours; free tiers are never applied.
 
 Inputs: the average RPS, a peak-to-average ratio (containers are sized for the peak; Lambda
-pays per request) and per-request figures measured by ``python -m bench load`` (read from the
-latest bench/results/*/results.json unless ``--no-measured``), each overridable by a flag.
+pays per request), per-request figures measured by ``python -m bench load`` and per-job ones
+by ``python -m bench worker`` (read from the latest bench/results/*/results.json unless
+``--no-measured``), each overridable by a flag.
 Every input appears under ``assumptions``, marked ``measured`` or ``assumed``.
 
 Keys of the JSON (stable; other tools read them): ``monthly_usd[target][rps]`` (total),
@@ -33,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.cost.inputs import (
-    LAMBDA_MB_PER_VCPU,
     InputError,
     Inputs,
+    lambda_cpu_scale,
     latest_results,
     measured_inputs,
     profile_knobs,
@@ -120,6 +121,10 @@ def _parse_value(name: str, raw: str) -> Any:
     if name not in kinds:
         raise SystemExit(f"--set: unknown input {name!r}; the inputs are: {', '.join(kinds)}")
     kind = kinds[name]
+    if kind.endswith(" | None"):
+        if raw.lower() in {"", "none", "null"}:
+            return None
+        kind = kind.removesuffix(" | None")
     try:
         if kind == "bool":
             if raw.lower() not in _BOOLEANS:
@@ -168,12 +173,16 @@ def build_inputs(args: argparse.Namespace) -> Inputs:
         flags["lambda_duration_ms"] = args.lambda_duration_ms
         flags["lambda_cpu_scale"] = 1.0
     elif "lambda_memory_mb" in flags and "lambda_duration_ms" in inputs.measured:
-        flags["lambda_cpu_scale"] = max(1.0, LAMBDA_MB_PER_VCPU / flags["lambda_memory_mb"])
+        flags["lambda_cpu_scale"] = lambda_cpu_scale(flags["lambda_memory_mb"])
     if args.direct_alb:
         flags["direct_alb"] = True
     for item in args.set or ():
         name, _, raw = item.partition("=")
         flags[name.strip()] = _parse_value(name.strip(), raw.strip())
+    if {"lambda_duration_ms", "lambda_cpu_scale", "lambda_memory_mb"} & set(flags):
+        # The measured per-invoke billing was at the measured duration and scale: with either
+        # changed, only the mean is known.
+        flags.setdefault("lambda_billed_ms", None)
     try:
         return inputs.replace(**flags, measured=inputs.measured - set(flags))
     except InputError as exc:

@@ -21,6 +21,11 @@ LAMBDA_MB_PER_VCPU = 1769
 MIX_ENDPOINTS = ("read", "presign", "enqueue")
 
 
+def lambda_cpu_scale(memory_mb: int) -> float:
+    """Factor from a local in-process time to Lambda's at ``memory_mb`` (its CPU share)."""
+    return max(1.0, LAMBDA_MB_PER_VCPU / memory_mb)
+
+
 def _in(default: Any, note: str) -> Any:
     return field(default=default, metadata={"note": note})
 
@@ -45,6 +50,12 @@ class Inputs:
         1.0,
         "factor from the local in-process time to Lambda's: 1769 MB / memory when measured "
         "(Lambda's CPU share; an upper bound for I/O-bound requests)",
+    )
+    lambda_billed_ms: float | None = _in(
+        None,
+        "billed ms per API invoke: when measured, the mix-weighted mean over invokes of "
+        "ceil(duration x lambda_cpu_scale) (Lambda rounds each invoke up to 1 ms); unset, "
+        "ceil(lambda_duration_ms x lambda_cpu_scale), the mean rounded once",
     )
     lambda_memory_mb: int = _in(CDK.lambda_memory, "API function memory (cdk lambda_memory)")
     lambda_architecture: str = _in(CDK.lambda_architecture, "cdk lambda_architecture")
@@ -84,8 +95,17 @@ class Inputs:
         "(https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)",
     )
     jobs_max_concurrency: int = _in(CDK.jobs_max_concurrency, "jobs event source (cdk)")
-    job_duration_ms: float = _in(200.0, "wall time of one job (ingest an upload, run an export)")
-    job_cpu_ms: float = _in(20.0, "CPU time of one job, for sizing container workers")
+    job_duration_ms: float = _in(
+        200.0,
+        "wall ms of one job, claim to result; measured by `python -m bench worker`: an ingest "
+        "of a 1 MiB upload (one per upload: weight mix_presign) and an export of 100 files "
+        "(for every POST /v1/jobs: weight mix_enqueue), one at a time, on moto's S3 and SQS",
+    )
+    job_cpu_ms: float = _in(
+        20.0,
+        "worker process CPU ms per job, receive to delete, for sizing container workers; "
+        "measured and weighted as job_duration_ms",
+    )
     job_log_bytes: float = _in(500.0, "bytes logged per job")
     housekeeping_ms: float = _in(1000.0, "housekeeping run every 5 minutes at 512 MB (cdk)")
     # Containers
@@ -137,10 +157,30 @@ class Inputs:
     access_log_months: float = _in(3.0, "log bucket expiry: 90 days (cdk/components/storage.py)")
     # AWS API calls
     aws_call_bytes: float = _in(2000.0, "bytes through the NAT gateway per SQS call (HTTPS)")
-    sqs_requests_per_job: float = _in(3.0, "send, receive, delete")
-    sqs_polls_per_month: float = _in(
-        657_000.0, "empty long polls a month: 5 pollers x 3 a minute (fewer for one worker)"
+    # SQS requests per job: SendMessage (the API's, or S3's upload event), then the consumer's.
+    sqs_requests_per_job_lambda: float | None = _in(
+        None,
+        "SQS requests per job on Lambda; unset: 1 + 2 / jobs_batch_size, a SendMessage and, "
+        "per batch, the event source's ReceiveMessage and its delete of what the function "
+        "processed (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html). Full batches, "
+        "as under load: a job alone in its batch costs 3",
     )
+    sqs_requests_per_job_containers: float | None = _in(
+        None,
+        "SQS requests per job on Fargate and EC2; unset: 2 + 1 / min(10, worker_concurrency + "
+        "1), a SendMessage, a DeleteMessage per message (app/jobs/queue.py) and a "
+        "ReceiveMessage per worker_concurrency + 1 messages, what app/jobs/worker.py asks "
+        "for each time a slot frees under a backlog",
+    )
+    worker_concurrency: int = _in(CDK.worker_concurrency, "jobs a container worker runs at once")
+    sqs_pollers_lambda: int = _in(
+        5,
+        "the jobs event source's long pollers on an idle queue: 5, not as few as 2, since the "
+        "stack sets maximum concurrency "
+        "(https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html); a "
+        "container target polls with one worker per Fargate worker task or EC2 instance",
+    )
+    sqs_poll_wait_s: int = _in(20, "seconds an empty long poll waits (WORKER_POLL_WAIT_S)")
     s3_puts_per_upload: float = _in(2.0, "the browser's POST, the copy into files/")
     s3_gets_per_upload: float = _in(2.0, "HEAD and GET while verifying")
     # Trident-Shared
@@ -185,12 +225,33 @@ class Inputs:
     def replace(self, **changes: Any) -> Inputs:
         return dataclasses.replace(self, **changes)
 
+    def lambda_billed(self) -> float:
+        """Billed ms per API invoke: as measured per invoke, else the mean rounded up once."""
+        if self.lambda_billed_ms is not None:
+            return self.lambda_billed_ms
+        return float(math.ceil(self.lambda_duration_ms * self.lambda_cpu_scale))
+
+    def sqs_per_job(self, target: str) -> float:
+        """SQS requests per job on ``target``: given, or derived from its consumer's batches."""
+        if target == "lambda":
+            given, derived = self.sqs_requests_per_job_lambda, 1 + 2 / self.jobs_batch_size
+        else:
+            given = self.sqs_requests_per_job_containers
+            derived = 2 + 1 / min(10, self.worker_concurrency + 1)
+        return derived if given is None else given
+
     def assumptions(self) -> dict[str, dict[str, Any]]:
+        """Every input with its value (an unset one as derived), source and note."""
+        derived: dict[str, Any] = {
+            "lambda_billed_ms": self.lambda_billed(),
+            "sqs_requests_per_job_lambda": self.sqs_per_job("lambda"),
+            "sqs_requests_per_job_containers": self.sqs_per_job("fargate"),
+        }
         out: dict[str, dict[str, Any]] = {}
         for spec in fields(self):
             if spec.name == "measured":
                 continue
-            value = getattr(self, spec.name)
+            value = derived.get(spec.name, getattr(self, spec.name))
             out[spec.name] = {
                 "value": list(value) if isinstance(value, tuple) else value,
                 "source": "measured" if spec.name in self.measured else "assumed",
@@ -222,6 +283,7 @@ _SAME_NAMED_KNOBS = (
     "api_throttle_rate",
     "api_throttle_burst",
     "cpu_target_percent",
+    "worker_concurrency",
     "nat_gateways",
     "sqs_endpoint",
     "db_instance_class",
@@ -291,6 +353,20 @@ def _mixed(scenarios: Mapping[str, Mapping[str, Any]], key: str, inputs: Inputs)
     return weighted / sum(weights.values())
 
 
+def _jobs_mixed(jobs: Mapping[str, Mapping[str, Any]], key: str, inputs: Inputs) -> float | None:
+    """``key`` of the measured jobs weighted by the jobs the mix makes: an ingest per upload
+    (mix_presign), an export standing for every submitted job (mix_enqueue)."""
+    weights = {"ingest": inputs.mix_presign, "export": inputs.mix_enqueue}
+    weighted = 0.0
+    for kind, weight in weights.items():
+        value = jobs.get(kind, {}).get(key)
+        if value is None:
+            return None
+        weighted += weight * float(value)
+    total = sum(weights.values())
+    return weighted / total if total > 0 else None
+
+
 def measured_inputs(results: Mapping[str, Any], inputs: Inputs) -> Inputs:
     """``inputs`` with what a bench run measured (results.json of ``python -m bench all``)."""
     found: dict[str, Any] = {}
@@ -303,7 +379,14 @@ def measured_inputs(results: Mapping[str, Any], inputs: Inputs) -> Inputs:
     if duration := _mixed(warm, "mean_ms", inputs):
         found["lambda_duration_ms"] = duration
         # An assumption about Lambda's CPU, applied because the duration is local.
-        derived["lambda_cpu_scale"] = max(1.0, LAMBDA_MB_PER_VCPU / inputs.lambda_memory_mb)
+        scale = lambda_cpu_scale(inputs.lambda_memory_mb)
+        derived["lambda_cpu_scale"] = scale
+        # Billed per invoke only where the run scaled its invokes as this model would (older
+        # runs recorded no scale: their billed means are unscaled).
+        scales = [warm[name].get("cpu_scale") for name in MIX_ENDPOINTS]
+        billed = _mixed(warm, "billed_ms_mean", inputs)
+        if billed is not None and all(x is not None and math.isclose(x, scale) for x in scales):
+            found["lambda_billed_ms"] = billed
     for key, name in (("log_bytes", "lambda_log_bytes"), ("log_events", "lambda_log_events")):
         if (value := _mixed(warm, key, inputs)) is not None:
             found[name] = value
@@ -316,6 +399,10 @@ def measured_inputs(results: Mapping[str, Any], inputs: Inputs) -> Inputs:
         ("response_bytes", "response_bytes"),
     ):
         if (value := _mixed(scenarios, key, inputs)) is not None:
+            found[name] = value
+    jobs = (results.get("worker") or {}).get("jobs") or {}
+    for key, name in (("duration_ms_mean", "job_duration_ms"), ("cpu_ms_mean", "job_cpu_ms")):
+        if (value := _jobs_mixed(jobs, key, inputs)) is not None:
             found[name] = value
     return inputs.replace(**found, **derived, measured=inputs.measured | set(found))
 

@@ -59,12 +59,21 @@ class Model:
 
     # Trident-Shared, with the volumes each target sends through it
     def shared(
-        self, rps: float, *, nat_gb: float, log_gb: float, lambda_log_gb: float = 0.0
+        self,
+        rps: float,
+        *,
+        target: str,
+        pollers: float,
+        nat_gb: float,
+        log_gb: float,
+        lambda_log_gb: float = 0.0,
     ) -> dict[str, float]:
+        """``pollers``: the target's consumers long-polling the jobs queue (empty polls)."""
         i, p, hours = self.inputs, self.prices, self.hours
         db_class = i.db_instance_class.removeprefix("db.")
         copies = 2 if i.db_multi_az else 1
-        sqs_requests = self.jobs(rps) * i.sqs_requests_per_job + i.sqs_polls_per_month
+        polls = pollers * self.prices.seconds_per_month / i.sqs_poll_wait_s
+        sqs_requests = self.jobs(rps) * i.sqs_per_job(target) + polls
         uploads = self.requests(rps) * i.mix_presign
         items = {
             "nat": p["nat_gateway_hour"].cost(i.nat_gateways * hours)
@@ -89,7 +98,7 @@ class Model:
     def lambda_(self, rps: float) -> dict[str, float]:
         i, p = self.inputs, self.prices
         requests = self.requests(rps)
-        billed_s = math.ceil(i.lambda_duration_ms * i.lambda_cpu_scale) / 1000
+        billed_s = i.lambda_billed() / 1000
         cold_starts = requests * i.cold_start_rate
         # A SnapStart cold start bills its restore (runtime load, after-restore hook), not init.
         init_ms = i.lambda_restore_ms if i.lambda_snapstart else i.lambda_init_ms
@@ -121,7 +130,12 @@ class Model:
         nat_gb = requests * i.mix_enqueue * i.aws_call_bytes / GB
         access_log_gb = self._gb(rps, i.http_api_log_bytes + 26)
         shared = self.shared(
-            rps, nat_gb=nat_gb, log_gb=access_log_gb, lambda_log_gb=function_log_gb
+            rps,
+            target="lambda",
+            pollers=i.sqs_pollers_lambda,
+            nat_gb=nat_gb,
+            log_gb=access_log_gb,
+            lambda_log_gb=function_log_gb,
         )
         return items | shared
 
@@ -151,11 +165,13 @@ class Model:
 
     def _container_traffic(self, rps: float) -> tuple[float, float]:
         """(NAT GB, log GB) of a container target: logs leave through the NAT gateway, and so
-        do the web tier's SendMessage and the worker's receive and delete calls."""
+        do the web tier's SendMessage and the worker's receive and delete calls (S3 sends
+        its upload events itself)."""
         i = self.inputs
         log_gb = self._gb(rps, i.container_log_bytes + 26 * i.container_log_events)
         log_gb += self.jobs(rps) * (i.job_log_bytes + 26) / GB
-        calls = self.requests(rps) * i.mix_enqueue + self.jobs(rps) * 2
+        worker_calls = i.sqs_per_job("containers") - 1  # all but the SendMessage
+        calls = self.requests(rps) * i.mix_enqueue + self.jobs(rps) * worker_calls
         return log_gb + calls * i.aws_call_bytes / GB, log_gb
 
     def peak_vcpus(self, rps: float) -> tuple[float, float]:
@@ -199,7 +215,8 @@ class Model:
             "cloudwatch_alarms": self._alarms(6),
         }
         nat_gb, log_gb = self._container_traffic(rps)
-        return _merge(items, self.shared(rps, nat_gb=nat_gb, log_gb=log_gb))
+        shared = self.shared(rps, target="fargate", pollers=workers, nat_gb=nat_gb, log_gb=log_gb)
+        return _merge(items, shared)
 
     def ec2_instances(self, rps: float) -> int:
         i = self.inputs
@@ -220,7 +237,9 @@ class Model:
             "cloudwatch_alarms": self._alarms(2),  # CPU target tracking
         }
         nat_gb, log_gb = self._container_traffic(rps)
-        return _merge(items, self.shared(rps, nat_gb=nat_gb, log_gb=log_gb))
+        # A worker on every instance.
+        shared = self.shared(rps, target="ec2", pollers=count, nat_gb=nat_gb, log_gb=log_gb)
+        return _merge(items, shared)
 
     def line_items(self, target: str, rps: float) -> dict[str, float]:
         by_target: dict[str, Callable[[float], dict[str, float]]] = {

@@ -15,7 +15,8 @@ On a local stack (PostgreSQL, moto for S3 and SQS), all on 127.0.0.1:
   PostgreSQL and moto to another; the server's CPU time per request is measured from its
   processes, so capacity per vCPU does not depend on who was the bottleneck.
 - **Lambda warm path**: the API handler (the bundle, the runtime's Python) in-process,
-  per-invoke latency of the same endpoints: the duration Lambda bills.
+  per-invoke latency of the same endpoints, and the duration Lambda bills for each (scaled
+  to the deployed memory's CPU share, then rounded up to 1 ms).
 
 Keys of the JSON (other tools read them): ``pinning``, ``generator``, ``concurrency``,
 ``duration_s``, ``container_coldstart.{app,baseline}.{median_ms,min_ms,max_ms,runs_ms}``,
@@ -169,5 +170,8 @@ def render_text(result: dict[str, Any]) -> str:
             f"{name:10} {s['rps']:>9} {s['p50_ms']:>8} {s['p99_ms']:>8} {s['server_cpu_ms']:>11}"
         )
     for name, w in result["lambda_warm"].items():
-        lines.append(f"lambda {name:10} p50 {w['p50_ms']} ms, billed {w['billed_ms_mean']} ms")
+        lines.append(
+            f"lambda {name:10} p50 {w['p50_ms']} ms, billed {w['billed_ms_mean']} ms"
+            f" (each invoke x {w['cpu_scale']:.3f}, rounded up)"
+        )
     return "\n".join(lines)

@@ -25,7 +25,9 @@ def lambda_warm(
 ) -> dict[str, LambdaWarm]:
     """The API handler in-process (``python`` with ``paths`` first on sys.path: the bundle
     and the runtime's boto3), against this stack, for the same endpoints as the load."""
+    from bench.cost.inputs import lambda_cpu_scale
     from bench.lambda_emulator import http_api_event
+    from deployment.settings import DeploySettings
 
     env = {
         **stack.server_env(),
@@ -49,7 +51,10 @@ def lambda_warm(
         invokes=invokes,
         prefix=pinning.server_prefix(),
     )
-    return {name: LambdaWarm.of(samples) for name, samples in measured.items()}
+    # Billed at the memory the stack deploys; the cost model falls back to the rounded mean
+    # when priced at another.
+    scale = lambda_cpu_scale(DeploySettings().lambda_memory)
+    return {name: LambdaWarm.of(samples, cpu_scale=scale) for name, samples in measured.items()}
 
 
 def lambda_bundle(workdir: Path) -> tuple[Path, list[Path], str]:

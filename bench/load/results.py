@@ -68,8 +68,9 @@ def spread(samples: list[float]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class LambdaWarm:
-    """Per-invoke wall time of the handler in-process (ms), Lambda's billed duration for it
-    (each invoke rounded up to 1 ms, then averaged), and what it logged per invoke."""
+    """Per-invoke wall time of the handler in-process (ms), what Lambda would bill for it
+    (each invoke's time x ``cpu_scale``, rounded up to 1 ms, then averaged: Lambda rounds
+    its own duration, so the scale comes first), and what it logged per invoke."""
 
     invokes: int
     p50_ms: float
@@ -77,11 +78,13 @@ class LambdaWarm:
     p99_ms: float
     mean_ms: float
     billed_ms_mean: float
+    # Local time -> Lambda's at the deployed memory (bench.cost.inputs.lambda_cpu_scale).
+    cpu_scale: float
     log_bytes: float
     log_events: float
 
     @classmethod
-    def of(cls, measured: WarmSamples) -> LambdaWarm:
+    def of(cls, measured: WarmSamples, *, cpu_scale: float = 1.0) -> LambdaWarm:
         samples = measured.samples_ms()
         latencies = Latencies.of(samples)
         count = latencies.count
@@ -91,7 +94,13 @@ class LambdaWarm:
             p90_ms=round(latencies.p90, 3),
             p99_ms=round(latencies.p99, 3),
             mean_ms=round(latencies.mean, 3),
-            billed_ms_mean=round(sum(math.ceil(s) for s in samples) / count, 3),
+            billed_ms_mean=round(billed_ms_mean(samples, cpu_scale), 3),
+            cpu_scale=cpu_scale,
             log_bytes=round(measured.log_bytes / count, 1),
             log_events=round(measured.log_lines / count, 3),
         )
+
+
+def billed_ms_mean(samples_ms: list[float], cpu_scale: float) -> float:
+    """Lambda's billed duration per invoke, averaged: each sample scaled, then rounded up."""
+    return sum(math.ceil(sample * cpu_scale) for sample in samples_ms) / len(samples_ms)

@@ -86,6 +86,34 @@ def worker_section(results: Mapping[str, Any]) -> list[str]:
         f"PostgreSQL) {worker['worker_msgs_per_s']} jobs/s against a raw boto3 receive/delete "
         f"loop's {worker['raw_msgs_per_s']} messages/s: overhead **{worker['ratio']}x**.",
         "",
+        *_jobs_lines(worker.get("jobs") or {}),
+    ]
+
+
+def _jobs_lines(jobs: Mapping[str, Any]) -> list[str]:
+    if not jobs:
+        return []
+    return [
+        "Real jobs through `python -m app.worker` (one at a time; S3 and SQS are moto): wall "
+        "time from claim to recorded result, and the worker process's CPU per job (receive "
+        "to delete). The cost model weighs them by the mix into `job_duration_ms` and "
+        "`job_cpu_ms`.",
+        "",
+        markdown_table(
+            ["job", "jobs", "mean ms", "p50 ms", "max ms", "worker CPU ms/job"],
+            [
+                [
+                    f"{kind} ({job['what']})",
+                    str(job["jobs"]),
+                    ms(job["duration_ms_mean"]),
+                    ms(job["duration_ms_p50"]),
+                    ms(job["duration_ms_max"]),
+                    ms(job["cpu_ms_mean"]),
+                ]
+                for kind, job in jobs.items()
+            ],
+        ),
+        "",
     ]
 
 
@@ -140,10 +168,10 @@ def load_section(results: Mapping[str, Any]) -> list[str]:
         out += [
             f"Lambda warm path: the API handler in-process (the bundle on Python "
             f"{load.get('lambda_python') or '?'}), one invoke at a time, against the same "
-            "stack; billed = each invoke rounded up to 1 ms, averaged. S3 and SQS are moto "
-            "here (a Python server on the other core): the enqueue time is mostly moto's. "
-            "Lambda runs a 1024 MB function on about 0.58 vCPU, so the cost model scales "
-            "these times by 1769 / memory.",
+            "stack. S3 and SQS are moto here (a Python server on the other core): the "
+            "enqueue time is mostly moto's. Lambda runs a 1024 MB function on about 0.58 vCPU, "
+            "so the cost model scales these times by 1769 / memory; billed = each invoke's "
+            "scaled time rounded up to 1 ms, averaged (what the model charges per invoke).",
             "",
             markdown_table(
                 ["endpoint", "p50 ms", "p90 ms", "p99 ms", "mean ms", "billed ms", "log B/invoke"],

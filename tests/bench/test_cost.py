@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
 from bench import cost
 from bench.cost import model
-from bench.cost.inputs import Inputs, measured_inputs
+from bench.cost.inputs import MIX_ENDPOINTS, Inputs, measured_inputs
 from bench.cost.model import Model
 from bench.cost.prices import load_prices
 
@@ -54,6 +56,47 @@ def test_billed_duration_rounds_up_to_the_millisecond_and_scales_with_memory() -
     assert lines["lambda_compute"] == pytest.approx(2_628_000 * 0.011 * 2 * 0.0000166667)
     arm = items("lambda", 1, lambda_duration_ms=10.2, lambda_architecture="arm64")
     assert arm["lambda_compute"] == pytest.approx(2_628_000 * 0.011 * 1 * 0.0000133334)
+
+
+def test_billed_duration_is_the_measured_per_invoke_mean_when_there_is_one() -> None:
+    scale = 1769 / 1024
+    # Measured per invoke (each scaled, then rounded up): 7.6 ms on average, 1 RPS, 1 GB.
+    lines = items(
+        "lambda", 1, lambda_duration_ms=4.097, lambda_cpu_scale=scale, lambda_billed_ms=7.6
+    )
+    assert lines["lambda_compute"] == pytest.approx(2_628_000 * 0.0076 * 1 * 0.0000166667)
+    # Only the mean: 4.097 ms x 1.7275 = 7.08 ms, rounded up once to 8 ms.
+    mean_only = items("lambda", 1, lambda_duration_ms=4.097, lambda_cpu_scale=scale)
+    assert mean_only["lambda_compute"] == pytest.approx(2_628_000 * 0.008 * 1 * 0.0000166667)
+
+
+def test_sqs_requests_per_job_follow_each_consumers_batches() -> None:
+    pinned = {
+        "mix_presign": 0.02,
+        "mix_enqueue": 0.02,
+        "jobs_batch_size": 10,
+        "worker_concurrency": 4,
+        "sqs_pollers_lambda": 5,
+        "sqs_poll_wait_s": 20,
+        "fargate_worker_min_tasks": 1,
+        "min_instances": 2,
+    }
+    # 100 RPS: 262.8 million requests a month, 4% of them make a job: 10,512,000 jobs.
+    # Lambda: a send, then a receive and a delete per batch of 10 = 1.2 a job (12,614,400),
+    # and 5 pollers' empty 20 s polls: 5 x 2,628,000 / 20 = 657,000. At $0.40 a million:
+    assert items("lambda", 100, **pinned)["sqs"] == pytest.approx(13_271_400 * 0.4e-6)  # 5.31
+    # Containers: a send, a delete per message, a receive per 4 + 1 = 2.2 a job (23,126,400);
+    # one Fargate worker task polls 131,400 times, a worker on each of 2 instances 262,800.
+    assert items("fargate", 100, **pinned)["sqs"] == pytest.approx(23_257_800 * 0.4e-6)  # 9.30
+    assert items("ec2", 100, **pinned)["sqs"] == pytest.approx(23_389_200 * 0.4e-6)  # 9.36
+    assert Inputs(jobs_batch_size=5).sqs_per_job("lambda") == pytest.approx(1.4)
+    assert Inputs(worker_concurrency=20).sqs_per_job("ec2") == pytest.approx(2.1)
+    given = Inputs(sqs_requests_per_job_lambda=3.0, sqs_requests_per_job_containers=3.0)
+    assert (given.sqs_per_job("lambda"), given.sqs_per_job("fargate")) == (3.0, 3.0)
+    assumptions = Inputs().assumptions()
+    assert assumptions["sqs_requests_per_job_lambda"]["value"] == pytest.approx(1.2)
+    assert "with-sqs.html" in assumptions["sqs_requests_per_job_lambda"]["note"]
+    assert "services-sqs-scaling.html" in assumptions["sqs_pollers_lambda"]["note"]
 
 
 def test_http_api_tier_starts_above_300_million_requests() -> None:
@@ -135,13 +178,22 @@ def test_json_document_keys_and_assumptions() -> None:
 
 
 def test_measured_figures_replace_assumptions_weighted_by_the_mix() -> None:
-    results = {
+    results: dict[str, Any] = {
         "coldstart": {"app_init_ms": 420.0},
         "load": {
             "lambda_warm": {
-                "read": {"mean_ms": 4.0, "log_bytes": 800.0, "log_events": 2.0},
-                "presign": {"mean_ms": 8.0, "log_bytes": 800.0, "log_events": 2.0},
-                "enqueue": {"mean_ms": 16.0, "log_bytes": 800.0, "log_events": 2.0},
+                name: {
+                    "mean_ms": mean,
+                    "billed_ms_mean": billed,
+                    "cpu_scale": 1769 / 1024,
+                    "log_bytes": 800.0,
+                    "log_events": 2.0,
+                }
+                for name, mean, billed in (
+                    ("read", 4.0, 7.5),
+                    ("presign", 8.0, 14.2),
+                    ("enqueue", 16.0, 28.1),
+                )
             },
             "scenarios": {
                 name: {
@@ -158,11 +210,58 @@ def test_measured_figures_replace_assumptions_weighted_by_the_mix() -> None:
     inputs = measured_inputs(results, Inputs(mix_read=0.5, mix_presign=0.25, mix_enqueue=0.25))
     assert inputs.lambda_duration_ms == pytest.approx(0.5 * 4 + 0.25 * 8 + 0.25 * 16)
     assert inputs.lambda_cpu_scale == pytest.approx(1769 / 1024)
+    assert inputs.lambda_billed_ms == pytest.approx(0.5 * 7.5 + 0.25 * 14.2 + 0.25 * 28.1)
+    assert "lambda_billed_ms" in inputs.measured
     assert inputs.server_cpu_ms == pytest.approx(0.5 * 3 + 0.25 * 5 + 0.25 * 8)
     assert inputs.lambda_init_ms == 420.0
     document = model(inputs)
     assert document["assumptions"]["server_cpu_ms"]["source"] == "measured"
     assert document["assumptions"]["peak_ratio"]["source"] == "assumed"
+    # Billed means scaled for another memory (or not at all, before runs recorded a scale)
+    # are not this model's: only the mean is used then.
+    for scale in (None, 1769 / 2048):
+        warm = results["load"]["lambda_warm"]
+        results["load"]["lambda_warm"] = {n: {**w, "cpu_scale": scale} for n, w in warm.items()}
+        assert measured_inputs(results, Inputs()).lambda_billed_ms is None
+
+
+def test_measured_jobs_are_weighted_by_the_jobs_the_mix_makes() -> None:
+    jobs = {
+        "ingest": {"duration_ms_mean": 40.0, "cpu_ms_mean": 20.0},
+        "export": {"duration_ms_mean": 25.0, "cpu_ms_mean": 15.0},
+    }
+    mix = Inputs(mix_read=0.9, mix_presign=0.08, mix_enqueue=0.02)
+    inputs = measured_inputs({"worker": {"jobs": jobs}}, mix)
+    # An ingest per upload (8% of requests), an export per submitted job (2%).
+    assert inputs.job_duration_ms == pytest.approx((0.08 * 40 + 0.02 * 25) / 0.1)  # 37
+    assert inputs.job_cpu_ms == pytest.approx((0.08 * 20 + 0.02 * 15) / 0.1)  # 19
+    assert {"job_duration_ms", "job_cpu_ms"} <= inputs.measured
+    # A run without real jobs (older, or --ingests 0) leaves the assumptions.
+    for worker in ({}, {"jobs": None}, {"jobs": {"ingest": jobs["ingest"]}}):
+        unmeasured = measured_inputs({"worker": worker}, mix)
+        assert (unmeasured.job_duration_ms, unmeasured.job_cpu_ms) == (200.0, 20.0)
+        assert "job_duration_ms" not in unmeasured.measured
+
+
+def test_a_duration_or_memory_given_drops_the_measured_per_invoke_billing(tmp_path: Path) -> None:
+    warm = {"mean_ms": 4.0, "billed_ms_mean": 7.5, "cpu_scale": 1769 / 1024}
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"load": {"lambda_warm": dict.fromkeys(MIX_ENDPOINTS, warm)}}))
+
+    def billed(*flags: str) -> dict[str, Any]:
+        args = cost.parser().parse_args(["--measured", str(results), *flags])
+        found: dict[str, Any] = cost.build_inputs(args).assumptions()["lambda_billed_ms"]
+        return found
+
+    assert billed() == {"value": 7.5, "source": "measured", "note": ANY}
+    # The mean rounded up once: 4 ms at 2048 MB (a whole vCPU), 5 ms given, 4 ms x 2 scaled.
+    for flags, rounded in (
+        (["--lambda-memory-mb", "2048"], 4),
+        (["--lambda-duration-ms", "5"], 5),
+        (["--set", "lambda_cpu_scale=2"], 8),
+    ):
+        assert billed(*flags) == {"value": rounded, "source": "assumed", "note": ANY}
+    assert billed("--lambda-memory-mb", "2048", "--set", "lambda_billed_ms=9")["value"] == 9.0
 
 
 def test_cli_flags_override_measurements(

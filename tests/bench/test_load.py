@@ -11,10 +11,14 @@ from pathlib import Path
 import pytest
 
 from bench import load
+from bench.cost.inputs import lambda_cpu_scale
 from bench.load.measure import SessionCounter
+from bench.load.results import LambdaWarm
 from bench.load.wire import parse_response, response_header
 from bench.load.wrk import parse_wrk, wrk_lua
 from bench.stats import percentile
+from bench.warm_invokes import WarmSamples
+from deployment.settings import DeploySettings
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.subprocess
@@ -52,6 +56,15 @@ def test_parse_wrk_output() -> None:
     lua = wrk_lua("POST", {"Authorization": "Bearer t"}, b'{"a": "b"}')
     assert 'wrk.method = "POST"' in lua
     assert 'wrk.body = "{\\"a\\": \\"b\\"}"' in lua
+
+
+def test_lambda_bills_each_invoke_scaled_then_rounded_up() -> None:
+    samples = WarmSamples(samples_ns=[1_000_000, 1_200_000, 2_900_000], log_bytes=0, log_lines=0)
+    warm = LambdaWarm.of(samples, cpu_scale=1769 / 1024)
+    # 1.7275, 2.073, 5.0098 ms on Lambda bill 2 + 3 + 6 ms; the mean rounded once bills 3.
+    assert warm.billed_ms_mean == pytest.approx(11 / 3, abs=0.001)
+    assert warm.cpu_scale == 1769 / 1024
+    assert LambdaWarm.of(samples).billed_ms_mean == pytest.approx((1 + 2 + 3) / 3, abs=0.001)
 
 
 def test_response_parsing_waits_for_the_whole_body() -> None:
@@ -135,8 +148,13 @@ def test_short_run_on_the_local_stack(
     assert scenarios["hello"]["log_bytes"] < 1
     warm = result["lambda_warm"]
     assert list(warm) == ["health", "read", "job_read", "presign", "enqueue"]
+    scale = lambda_cpu_scale(DeploySettings().lambda_memory)
     for name, invoke in warm.items():
         assert invoke["invokes"] == 5
-        assert invoke["billed_ms_mean"] >= invoke["mean_ms"] > 0, name
+        # Billed per invoke at the deployed memory: scaled, then each rounded up.
+        assert invoke["cpu_scale"] == scale
+        assert invoke["mean_ms"] * scale <= invoke["billed_ms_mean"], name
+        assert invoke["billed_ms_mean"] <= invoke["mean_ms"] * scale + 1, name
+        assert invoke["mean_ms"] > 0, name
         assert invoke["log_bytes"] > 0, name
     assert result["lambda_python"] == platform.python_version()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from bench import coldstart, load, suite, worker
 from bench.coldstart import ColdStart
 from bench.report import floors
 from bench.worker import WorkerBench
+from bench.worker_jobs import JobRun
 
 COLD = ColdStart(
     app_init_ms=410.0,
@@ -69,7 +71,8 @@ def warm(mean: float) -> dict[str, Any]:
         "p90_ms": mean * 1.2,
         "p99_ms": mean * 1.6,
         "mean_ms": mean,
-        "billed_ms_mean": mean + 0.5,
+        "billed_ms_mean": math.ceil(mean * 1769 / 1024) + 0.25,
+        "cpu_scale": 1769 / 1024,
         "log_bytes": 820.0,
         "log_events": 2.0,
     }
@@ -112,6 +115,15 @@ LOAD: dict[str, Any] = {
 }
 
 
+def job_figures(mean: float, cpu: float) -> dict[str, float]:
+    return {
+        "duration_ms_mean": mean,
+        "duration_ms_p50": mean * 0.9,
+        "duration_ms_max": mean * 2,
+        "cpu_ms_mean": cpu,
+    }
+
+
 @pytest.fixture
 def stubbed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(coldstart, "run", lambda **_: COLD)
@@ -132,6 +144,10 @@ def stubbed(monkeypatch: pytest.MonkeyPatch) -> None:
             worker_msgs_per_s=60.0,
             ratio=2.5,
             rounds=1,
+            jobs={
+                "ingest": JobRun(jobs=20, what="1024 KiB upload", **job_figures(40.0, 20.0)),
+                "export": JobRun(jobs=10, what="100 files", **job_figures(25.0, 15.0)),
+            },
         ),
     )
 
@@ -159,6 +175,18 @@ def test_all_writes_results_report_and_charts(
         0.96 * 3.2 + 0.02 * 5.3 + 0.02 * 7.5
     )
     assert assumptions["peak_ratio"]["source"] == "assumed"
+    # Billed per invoke, as measured: 0.96 x (8 + 0.25) + 0.02 x (14 + 0.25) + 0.02 x (30 + 0.25)
+    assert assumptions["lambda_billed_ms"]["source"] == "measured"
+    assert assumptions["lambda_billed_ms"]["value"] == pytest.approx(
+        0.96 * 8 + 0.02 * 14 + 0.02 * 30 + 0.25
+    )
+    # Real jobs: an ingest per upload (2%), an export per submitted job (2%).
+    assert assumptions["job_duration_ms"] == {
+        "value": pytest.approx((40.0 + 25.0) / 2),
+        "source": "measured",
+        "note": assumptions["job_duration_ms"]["note"],
+    }
+    assert assumptions["job_cpu_ms"]["value"] == pytest.approx((20.0 + 15.0) / 2)
     for chart in ("cost.png", "coldstart.png", "latency.png"):
         data = (out / chart).read_bytes()
         assert data.startswith(b"\x89PNG")
@@ -172,6 +200,7 @@ def test_all_writes_results_report_and_charts(
     assert "| `fargate_vcpu` |" in report
     assert "server on CPU 0, client on CPU 1" in report  # the pinning is stated
     assert "`cloudfront_https_request`" in report  # unverified prices are listed
+    assert "| ingest (1024 KiB upload) | 20 | 40.0 | 36.0 | 80.0 | 20.0 |" in report
 
 
 @pytest.mark.usefixtures("stubbed")
