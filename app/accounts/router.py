@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from app.accounts import service
 from app.accounts.schemas import AccountDelete
 from app.auth.models import User
 from app.auth.tokens import InvalidToken
@@ -54,6 +53,10 @@ async def delete_me(
     settings: AppSettings,
     ip: ClientIP,
 ) -> Response:
+    # Imported on first use: it brings the files domain, which a Lambda environment serving
+    # logins (this router's group) would otherwise load at its cold start for nothing.
+    from app.accounts import service
+
     await service.delete_account(
         db=db,
         session=session,
