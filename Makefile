@@ -30,6 +30,7 @@ help:
 	@echo "make importtime     -X importtime top 20 of the API handler's init (Python 3.12, bundle)"
 	@echo "make bench    cold start, load, cost per target: bench/results/<date>-<sha>/report.md"
 	@echo "make bench-smoke    every bench stage, as short as possible, into build/bench-smoke/"
+	@echo "make smoke URL=...  prove a running Trident works end to end (default make dev's URL)"
 	@echo "make clean    remove .venv, .data, caches and build output"
 
 # Re-installs only when a lock file or pyproject.toml changes. pip compiles bytecode one file at
@@ -141,12 +142,18 @@ audit: $(STAMP)
 	else echo "audit: no CDK app (cdk.json): cdk-nag and cfn-lint skipped"; fi
 
 # --- Bench (bench/): about two minutes on two cores; long reliability runs are `make fuzz`.
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke smoke
 bench: $(STAMP)
 	$(BIN)/python -m bench all
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench all --quick --out build/bench-smoke
+
+# One client's whole journey against a running Trident (make dev, or a deployed ApiUrl).
+URL ?= http://127.0.0.1:8000
+SMOKE_FLAGS ?=
+smoke: $(STAMP)
+	$(BIN)/python -m bench smoke --url $(URL) $(SMOKE_FLAGS)
 
 clean:
 	rm -rf $(VENV) .data cdk.out build .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

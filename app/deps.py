@@ -114,7 +114,8 @@ Caller = Annotated[AccessClaims, Depends(get_caller)]
 
 async def get_current_user(caller: Caller, session: Session) -> User:
     user = await session.get(User, caller.user_id)
-    if user is None:
+    # An account being deleted is gone already; only its deletion's retry reads it.
+    if user is None or user.deleting_at is not None:
         raise InvalidToken("user no longer exists")
     # The read stays in the request's transaction: one transaction per request. A route that
     # needs a second connection (a side transaction) commits first, so no request holds one

@@ -12,6 +12,7 @@ from app.jobs.registry import Registry, registry
 def compose() -> Registry:
     """Register every domain's jobs with the core (once per process)."""
     if not registry.composed:
+        from app.accounts import jobs as accounts_jobs  # noqa: F401  (deletions' cleanup)
         from app.files import events, jobs  # noqa: F401  (S3 upload events; kinds, cleanup)
         from app.jobs import diagnostic  # noqa: F401  (DIAGNOSTIC_JOBS only)
 

@@ -49,9 +49,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _auth() -> Sequence[APIRouter]:
+    from app.accounts.router import router as accounts_router
     from app.auth.router import auth_router, users_router
 
-    return auth_router, users_router
+    return auth_router, users_router, accounts_router
 
 
 def _jobs() -> Sequence[APIRouter]:

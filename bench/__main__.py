@@ -17,6 +17,7 @@ COMMANDS = {
     "cost": ("bench.cost", "monthly cost per target per RPS, crossovers"),
     "report": ("bench.report", "report.md and charts from a results.json"),
     "remote": ("bench.remote", "against a deployed URL (opt-in, bounded)"),
+    "smoke": ("bench.smoke", "prove a running Trident works, end to end, leaving nothing"),
 }
 
 

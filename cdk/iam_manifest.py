@@ -42,9 +42,11 @@ OBJECT_PREFIXES: tuple[Resource, ...] = (
 # role that signed it.
 DUTY_ACTIONS: Mapping[Duty, Mapping[Resource, frozenset[str]]] = {
     Duty.SERVE_HTTP: {
-        # Presigned upload, verification on completion (copy to files/), delete, download.
+        # Presigned upload, verification on completion (copy to files/), delete, download;
+        # deleting an account lists and deletes everything under its prefixes, exports too.
         Resource.INCOMING_OBJECTS: frozenset({"s3:PutObject", "s3:GetObject", "s3:DeleteObject"}),
         Resource.FILE_OBJECTS: frozenset({"s3:PutObject", "s3:GetObject", "s3:DeleteObject"}),
+        Resource.EXPORT_OBJECTS: frozenset({"s3:DeleteObject"}),
         Resource.BUCKET: frozenset({"s3:ListBucket"}),
         Resource.JOBS_QUEUE: frozenset({"sqs:SendMessage"}),
     },

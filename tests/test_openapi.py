@@ -37,6 +37,7 @@ OPERATION_IDS = [
     "auth_refresh",
     "auth_logout",
     "users_me",
+    "users_delete_me",
     "jobs_create",
     "jobs_list",
     "jobs_get",
@@ -58,6 +59,7 @@ FULLY_EXERCISED = {
     "auth_refresh",
     "auth_logout",
     "users_me",
+    "users_delete_me",
 }
 # Load balancers call these at fixed, unversioned paths.
 UNVERSIONED_PATHS = {"/health", "/ready"}
@@ -311,14 +313,28 @@ async def exercise_scenarios(
         expect(await c.post(logout, json={"refresh_token": rotated["refresh_token"]}), 204)
         expect(await c.post(logout, json={"refresh_token": ""}), 422)
 
+        leaving = f"leaving-{uuid.uuid4().hex[:10]}@example.com"
+        expect(await c.post(register, json={"email": leaving, "password": PASSWORD}), 201)
+        gone = expect(await c.post(token, data={"username": leaving, "password": PASSWORD}), 200)
+        leaver = {"Authorization": f"Bearer {gone.json()['access_token']}"}
+        wrong = {"password": "wrong password!"}
+        expect(await c.request("DELETE", me, json=wrong, headers=leaver), 401)
+        expect(await c.request("DELETE", me, json={}, headers=leaver), 422)
+        expect(await c.request("DELETE", me, json={"password": PASSWORD}, headers=leaver), 204)
+
     # Rate limits, from an address of their own so the failures above do not count.
     limited = app_factory(login_max_failures=1, register_max_per_window=1)
     async with recorder.client(limited, ip="198.51.100.23") as c:
         other = f"limited-{uuid.uuid4().hex[:10]}@example.com"
         expect(await c.post(register, json={"email": other, "password": PASSWORD}), 201)
         expect(await c.post(register, json={"email": "x" + other, "password": PASSWORD}), 429)
+        pair = expect(await c.post(token, data={"username": other, "password": PASSWORD}), 200)
         expect(await c.post(token, data={"username": other, "password": "wrong password!"}), 401)
         expect(await c.post(token, data={"username": other, "password": PASSWORD}), 429)
+        # Deleting the account asks for the password again, within the same limits.
+        theirs = {"Authorization": f"Bearer {pair.json()['access_token']}"}
+        again = {"password": PASSWORD}
+        expect(await c.request("DELETE", me, json=again, headers=theirs), 429)
 
     # A body streamed without Content-Length is counted as it arrives.
     async with recorder.client(app_factory(max_body_bytes=1024)) as c:

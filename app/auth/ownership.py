@@ -3,8 +3,8 @@
 A route that reads one row its caller owns would otherwise look the user up first (one round
 trip, one ORM load) and then read the row. Here the user is the driving row and the owned row
 is left-joined to it: no user means the token's account is gone (401, as ``CurrentUser``
-answers), a user without the row means not found. Nothing about the user is cached: every
-request reads it.
+answers; an account being deleted is gone too), a user without the row means not found.
+Nothing about the user is cached: every request reads it.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def owned_statement(entity: type[T], *conditions: ColumnElement[bool]) -> Select
             entity,
             and_(model.id == bindparam("row_id"), model.user_id == User.id, *conditions),
         )
-        .where(User.id == bindparam("user_id"))
+        .where(User.id == bindparam("user_id"), User.deleting_at.is_(None))
     )
 
 

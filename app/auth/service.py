@@ -54,6 +54,43 @@ async def register(
     return inserted
 
 
+def login_keys(client_ip: str, email: str) -> list[str]:
+    """The login limiter's buckets: one per client address, one per account."""
+    return [f"login:ip:{client_ip}", f"login:account:{normalize_email(email)}"]
+
+
+async def _reserve_attempt(db: Database, settings: Settings, keys: list[str]) -> None:
+    # Reserve the attempt before checking it, in its own committed transaction: concurrent
+    # guesses cannot all slip past the limit, and a failed attempt still counts.
+    await ratelimit.consume(
+        db,
+        keys=keys,
+        window_s=settings.auth.login_window_s,
+        limit=settings.auth.login_max_failures,
+        what="failed logins",
+    )
+
+
+async def confirm_password(
+    *,
+    db: Database,
+    session: AsyncSession,
+    passwords: Passwords,
+    settings: Settings,
+    user: User,
+    password: str,
+    client_ip: str,
+) -> None:
+    """Ask for the password again before something irreversible: 401 if it is wrong, counted
+    against the same limits as logging in (so it is no way round them). The caller's session
+    must hold no read: the attempt is counted on a connection of its own."""
+    keys = login_keys(client_ip, user.email)
+    await _reserve_attempt(db, settings, keys)
+    if not await passwords.verify(user.password_hash, password):
+        raise AppError(401, "invalid-credentials", "incorrect password")
+    await ratelimit.give_back(session, keys=keys)
+
+
 async def authenticate(
     *,
     db: Database,
@@ -65,22 +102,14 @@ async def authenticate(
     client_ip: str,
 ) -> User:
     email = normalize_email(email)
-    # Reserve the attempt before checking it, in its own committed transaction: concurrent
-    # guesses cannot all slip past the limit, and a failed login still counts.
-    keys = [f"login:ip:{client_ip}", f"login:account:{email}"]
-    await ratelimit.consume(
-        db,
-        keys=keys,
-        window_s=settings.auth.login_window_s,
-        limit=settings.auth.login_max_failures,
-        what="failed logins",
-    )
+    keys = login_keys(client_ip, email)
+    await _reserve_attempt(db, settings, keys)
 
     user = await session.scalar(select(User).where(User.email == email))
     # End the read before hashing: argon2 takes tens of milliseconds of CPU, and a pooled
     # connection held across it is one that concurrent requests time out waiting for.
     await session.commit()
-    if user is None:
+    if user is None or user.deleting_at is not None:
         await passwords.verify_dummy(password)
         raise AppError(401, "invalid-credentials", BAD_CREDENTIALS)
     if not await passwords.verify(user.password_hash, password):

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from app.aws import AwsClients, Duty, call, performs
+from app.aws import AwsClients, Duty, performs
 from app.config import Settings
 from app.db import Database
 from app.files import storage
@@ -108,22 +108,10 @@ async def _stray_objects(aws: AwsClients, settings: Settings, now: datetime) -> 
     cutoff = now - timedelta(seconds=settings.files.pending_max_age_s)
     total = 0
     for prefix in (storage.INCOMING, storage.EXPORTS):
-        token: str | None = None
-        while True:
-            page = await call(
-                aws.s3.list_objects_v2,
-                Bucket=settings.files.bucket,
-                Prefix=prefix,
-                **({"ContinuationToken": token} if token else {}),
-            )
-            old = [
-                item["Key"] for item in page.get("Contents", []) if item["LastModified"] < cutoff
-            ]
+        async for page in storage.listed(aws, prefix):
+            old = [item["Key"] for item in page if item["LastModified"] < cutoff]
             await storage.delete_keys(aws, old)
             total += len(old)
-            token = page.get("NextContinuationToken")
-            if not token:
-                break
     return total
 
 

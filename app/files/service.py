@@ -21,6 +21,10 @@ from app.pagination import newest_first
 from app.ratelimit import consume
 
 
+def presign_limit_key(user_id: uuid.UUID) -> str:
+    return f"presign:{user_id}"
+
+
 def normalized_type(content_type: str) -> str:
     return content_type.split(";")[0].strip().lower()
 
@@ -54,7 +58,7 @@ async def create_upload(
     await session.commit()
     await consume(
         db,
-        keys=[f"presign:{user_id}"],
+        keys=[presign_limit_key(user_id)],
         window_s=settings.files.presign_window_s,
         limit=settings.files.presign_max_per_window,
         what="upload requests",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,11 @@ def ready_key(user_id: uuid.UUID, file_id: uuid.UUID) -> str:
 
 def export_key(user_id: uuid.UUID, job_id: uuid.UUID) -> str:
     return f"{EXPORTS}{user_id}/{job_id}.csv"
+
+
+def user_prefixes(user_id: uuid.UUID) -> tuple[str, ...]:
+    """Every prefix holding a user's objects: uploads, verified files, exports."""
+    return tuple(f"{prefix}{user_id}/" for prefix in (INCOMING, READY, EXPORTS))
 
 
 def parse_incoming_key(key: str) -> tuple[uuid.UUID, uuid.UUID] | None:
@@ -107,3 +112,29 @@ async def delete_keys(aws: AwsClients, keys: Iterable[str]) -> None:
         if response.get("Errors"):
             first = response["Errors"][0]
             raise RuntimeError(f"could not delete {first.get('Key')}: {first.get('Code')}")
+
+
+async def listed(aws: AwsClients, prefix: str) -> AsyncIterator[list[dict[str, Any]]]:
+    """The objects under ``prefix``, one page (at most 1,000) at a time."""
+    token: str | None = None
+    while True:
+        page = await call(
+            aws.s3.list_objects_v2,
+            Bucket=aws.settings.files.bucket,
+            Prefix=prefix,
+            **({"ContinuationToken": token} if token else {}),
+        )
+        yield list(page.get("Contents", []))
+        token = page.get("NextContinuationToken")
+        if not token:
+            return
+
+
+async def delete_user_objects(aws: AwsClients, user_id: uuid.UUID) -> int:
+    """Delete every object of one user, whatever its record says; returns how many."""
+    total = 0
+    for prefix in user_prefixes(user_id):
+        async for page in listed(aws, prefix):
+            await delete_keys(aws, [item["Key"] for item in page])
+            total += len(page)
+    return total
