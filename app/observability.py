@@ -176,16 +176,27 @@ class RequestMetrics(Protocol):
 
 class EmfMetrics:
     """Lambda's sink: CloudWatch EMF through Powertools, one blob per invocation with the
-    route as its dimension (Powertools' ``log_metrics`` around the handler writes it)."""
+    route as its dimension (Powertools' ``log_metrics`` around the handler writes it).
 
-    def __init__(self, metrics: PowertoolsMetrics) -> None:
+    Given the function ``version`` (AWS_LAMBDA_FUNCTION_VERSION), the same values are also
+    filed under a second dimension set, (service, version): a canary's rollback alarms watch
+    the new version's 5xx count and p99 latency across routes, which CloudWatch cannot
+    aggregate from per-route metrics (percentiles do not add up)."""
+
+    def __init__(self, metrics: PowertoolsMetrics, *, version: str | None = None) -> None:
         from aws_lambda_powertools.metrics import MetricUnit
 
         self.metrics = metrics
         self.count, self.milliseconds = MetricUnit.Count, MetricUnit.Milliseconds
+        self.version = version
 
     def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
         self.metrics.add_dimension(name="route", value=route)
+        if self.version:
+            by_version = {"service": str(self.metrics.service), "version": self.version}
+            # One set per blob, whatever number of requests this invocation observed.
+            if by_version not in self.metrics.provider.dimension_sets:
+                self.metrics.add_dimensions(**by_version)
         self.metrics.add_metric(name="requests", unit=self.count, value=1)
         self.metrics.add_metric(name="errors", unit=self.count, value=int(status >= 500))
         self.metrics.add_metric(name="latency", unit=self.milliseconds, value=seconds * 1000)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, get_args, get_origin, get_type_hints
@@ -37,6 +38,9 @@ RESERVED_CONNECTIONS = 8
 
 
 MIN_JOBS_FUNCTION_TIMEOUT_S = 30
+
+# How CodeDeploy shifts the API function's alias ``live`` to a new version (lambda_deployment).
+LAMBDA_DEPLOYMENTS = ("all_at_once", "canary10_5m", "linear10_1m")
 
 # Named starting points for the knobs below; ``-c`` values override them (``-c profile=ha``).
 PROFILES: dict[str, dict[str, Any]] = {
@@ -119,6 +123,16 @@ class DeploySettings:
     proxy_max_connections_percent: int = 40
     # The functions' DB_STATEMENT_CACHE_SIZE: 0 if the pinned-sessions alarm ever fires.
     proxy_statement_cache_size: int = 100
+    # How the alias `live` moves to a new version (LAMBDA_DEPLOYMENTS, through CodeDeploy).
+    lambda_deployment: str = "all_at_once"
+    # The HTTP API on your domain (a regional API Gateway domain; certificate in the region).
+    lambda_domain_name: str | None = None
+    lambda_certificate_arn: str | None = None
+
+    # --- rollback alarms (Lambda canary per version; ECS deployment alarms on the web tier)
+    # 5xx responses in one minute; p99 latency over a minute, in milliseconds.
+    rollback_5xx_count: int = 5
+    rollback_p99_ms: int = 3000
 
     # --- Fargate target
     fargate_cpu: int = 1024
@@ -193,7 +207,19 @@ class DeploySettings:
             # A rolling update keeps one instance serving while it replaces another, and
             # target tracking needs room above the minimum to scale into.
             raise SettingsError("ec2_max_instances must be >= 2 and > ec2_min_instances")
-        for target in ("fargate", "ec2"):
+        if self.lambda_deployment not in LAMBDA_DEPLOYMENTS:
+            raise SettingsError(
+                f"lambda_deployment: unknown {self.lambda_deployment!r}; "
+                f"choose from {list(LAMBDA_DEPLOYMENTS)}"
+            )
+        if self.rollback_5xx_count < 0 or self.rollback_p99_ms < 1:
+            raise SettingsError("rollback_5xx_count must be >= 0 and rollback_p99_ms >= 1")
+        if self.lambda_certificate_arn and not _ACM_ARN.fullmatch(self.lambda_certificate_arn):
+            raise SettingsError(
+                "lambda_certificate_arn must be an ACM certificate ARN "
+                "(arn:aws:acm:<region>:<account>:certificate/<id>)"
+            )
+        for target in TARGETS:
             domain = getattr(self, f"{target}_domain_name")
             cert = getattr(self, f"{target}_certificate_arn")
             if bool(domain) != bool(cert):
@@ -257,6 +283,28 @@ class DeploySettings:
                 "targets (-c targets=...), or raise db_max_connections / db_instance_class."
             )
 
+    @property
+    def page_origins(self) -> tuple[str, ...]:
+        """The origins the upload page is served from that are known at synth: each target's
+        own domain (the default URLs are only known once deployed)."""
+        names = (self.lambda_domain_name, self.fargate_domain_name, self.ec2_domain_name)
+        return tuple(f"https://{name}" for name in names if name)
+
+    @property
+    def files_origins(self) -> tuple[str, ...]:
+        """FILES_CORS_ORIGINS as deployed: a narrowed list also admits every page origin, so
+        the upload page on a target's own domain can POST to the bucket ("*" admits all)."""
+        if "*" in self.files_cors_origins or not self.files_cors_origins:
+            return self.files_cors_origins
+        extra = [o for o in self.page_origins if o not in self.files_cors_origins]
+        return (*self.files_cors_origins, *extra)
+
+    @property
+    def lambda_certificate_region(self) -> str | None:
+        if not self.lambda_certificate_arn:
+            return None
+        return self.lambda_certificate_arn.split(":")[3]
+
     def custom_domain(self, target: str) -> tuple[str | None, str | None]:
         """(domain name, certificate ARN) a container target serves HTTPS on; (None, None)
         puts CloudFront in front instead."""
@@ -272,11 +320,11 @@ class DeploySettings:
         The same rule as ``app.files.cors.bucket_cors_rules``, which the local moto bucket
         uses; cdk never imports app, so it is restated here (tests/cdk compares the two).
         """
-        if not self.files_cors_origins:
+        if not self.files_origins:
             return []
         return [
             {
-                "allowed_origins": list(self.files_cors_origins),
+                "allowed_origins": list(self.files_origins),
                 "allowed_methods": ["POST", "GET", "HEAD"],
                 "allowed_headers": ["*"],
                 "exposed_headers": ["ETag", "Location"],
@@ -347,5 +395,6 @@ def _coerce(name: str, raw: Any, hint: Any) -> Any:
         raise SettingsError(f"context {name}={raw!r} is not a valid {hint}") from exc
 
 
+_ACM_ARN = re.compile(r"arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "on": True}
 _BOOLEANS |= {"false": False, "0": False, "no": False, "off": False}

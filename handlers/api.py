@@ -70,7 +70,8 @@ class Environment:
             service=service,
         )
         self.resources = Resources(settings)
-        emf = EmfMetrics(self.metrics)
+        # "$LATEST" unless invoked as a published version (the alias `live` always is).
+        emf = EmfMetrics(self.metrics, version=os.environ.get("AWS_LAMBDA_FUNCTION_VERSION"))
         light = health_app(settings, metrics=emf, resources=self.resources)
         self.app = Deferred(light, lambda group: self._build_app(emf, group))
         self.adapter = make_adapter(self.app)

@@ -295,3 +295,25 @@ def test_a_redacted_line_is_still_json(
     line = JsonFormatter().format(record)
     assert "hunter2" not in line
     assert json.loads(line)[field] == shown
+
+
+def test_emf_files_each_request_by_function_version_too() -> None:
+    """A canary's rollback alarms read (service, version): the new version's 5xx count and
+    p99 latency across routes (cdk/components/lambda_deploy.py)."""
+    from aws_lambda_powertools import Metrics as PowertoolsMetrics
+
+    from app.observability import EmfMetrics
+
+    metrics = PowertoolsMetrics(namespace="Trident", service="trident-api")
+    emf = EmfMetrics(metrics, version="7")
+    emf.observe(method="GET", route="/x", status=503, seconds=0.25)
+    emf.observe(method="GET", route="/x", status=200, seconds=0.05)
+    blob: dict[str, Any] = dict(metrics.serialize_metric_set())
+    dimensions = blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+    assert dimensions == [["route", "service"], ["service", "version"]]
+    assert (blob["version"], blob["errors"]) == ("7", [1.0, 0.0])
+    unversioned = PowertoolsMetrics(namespace="Trident", service="trident-api")
+    EmfMetrics(unversioned).observe(method="GET", route="/x", status=200, seconds=0.1)
+    assert unversioned.serialize_metric_set()["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [
+        ["route", "service"]
+    ]

@@ -36,7 +36,7 @@ def app_environment(
         "S3_BUCKET": storage.bucket.bucket_name,
         "JOBS_QUEUE_URL": jobs.queue.queue_url,
         "JOBS_DLQ_URL": jobs.dlq.queue_url,
-        "FILES_CORS_ORIGINS": ",".join(settings.files_cors_origins),
+        "FILES_CORS_ORIGINS": ",".join(settings.files_origins),
         "DOCS_ENABLED": str(settings.docs_enabled).lower(),
         "LOG_LEVEL": settings.log_level,
     }

@@ -6,18 +6,22 @@ staged into cdk.out at synth and built by Docker only at deploy).
 
 from __future__ import annotations
 
+from typing import cast
+
 from aws_cdk import Duration, IgnoreMode, RemovalPolicy
 from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.aws_ecr_assets import Platform
 from constructs import Construct
 
 from cdk.components.bundling import REPO_ROOT
-from cdk.components.entry import APP_PORT, add_web_targets
+from cdk.components.entry import APP_PORT, add_web_targets, deployment_alarms
 from cdk.components.nag import acknowledge
 
 # The Docker build context: only what the Dockerfile copies (Docker ignore-file semantics).
@@ -73,6 +77,9 @@ class FargateApp(Construct):
         graceful_timeout_s: int,
         cpu_target_percent: int,
         requests_per_target: int,
+        rollback_5xx_count: int,
+        rollback_p99_ms: int,
+        alarm_topic: sns.ITopic,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -108,6 +115,23 @@ class FargateApp(Construct):
         self.target_group = add_web_targets(
             listener, self.web, graceful_timeout_s=graceful_timeout_s
         )
+        # Beside the circuit breaker (tasks that never get healthy): tasks that are healthy
+        # but answer 5xx or slowly stop the deployment and bring the previous one back.
+        self.deployment_alarms = deployment_alarms(
+            self,
+            self.target_group,
+            max_5xx_per_minute=rollback_5xx_count,
+            max_p99_ms=rollback_p99_ms,
+            topic=alarm_topic,
+        )
+        self.web.enable_deployment_alarms(
+            # The names as written (the alarms' Refs would tie the service to them).
+            [
+                str(cast(cloudwatch.CfnAlarm, alarm.node.default_child).alarm_name)
+                for alarm in self.deployment_alarms
+            ],
+            behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM,
+        )
         web_scaling = self.web.auto_scale_task_count(
             min_capacity=web_min_tasks, max_capacity=web_max_tasks
         )
@@ -123,6 +147,7 @@ class FargateApp(Construct):
             target_group=self.target_group,
         )
 
+        self.worker_logs = self._log_group("WorkerLogs", log_retention)
         worker_task = ecs.FargateTaskDefinition(
             self,
             "WorkerTask",
@@ -136,9 +161,7 @@ class FargateApp(Construct):
             command=["python", "-m", "app.worker"],
             environment={**environment, **worker_environment},
             secrets=secrets,
-            logging=ecs.LogDriver.aws_logs(
-                stream_prefix="worker", log_group=self._log_group("WorkerLogs", log_retention)
-            ),
+            logging=ecs.LogDriver.aws_logs(stream_prefix="worker", log_group=self.worker_logs),
             # The worker stops polling, lets running jobs finish, hands back the rest.
             stop_timeout=Duration.seconds(60),
         )

@@ -5,7 +5,7 @@ Code reaches the instances without Docker: CDK uploads the repo's app source as 
 requirements.lock into a venv at boot, then runs Gunicorn and the worker under systemd
 (docker/ec2/). Trident-Ec2 therefore deploys with no Docker anywhere. A new source asset or
 setting changes the launch template, and the rolling update replaces instances one batch at a
-time, each signalling CloudFormation only once its /health answers.
+time, each signalling CloudFormation only once the target group reports it healthy.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class Ec2App(Construct):
             exclude=SOURCE_EXCLUDES,
             ignore_mode=IgnoreMode.GLOB,
         )
-        log_group = logs.LogGroup(
+        self.log_group = log_group = logs.LogGroup(
             self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
         )
         self.role = iam.Role(
@@ -128,6 +128,13 @@ class Ec2App(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["logs:DescribeLogStreams"], resources=[log_group.log_group_arn]
+            )
+        )
+        # The boot script waits for the load balancer's verdict before it signals (below);
+        # DescribeTargetHealth has no resource-level permissions.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["elasticloadbalancing:DescribeTargetHealth"], resources=["*"]
             )
         )
         self.security_group = ec2.SecurityGroup(
@@ -175,9 +182,14 @@ class Ec2App(Construct):
                 additional_types=[autoscaling.AdditionalHealthCheckType.ELB],
                 grace_period=Duration.minutes(10),
             ),
-            # Instance refresh on change: replace a batch, wait for its boot signals, go on.
+            # Rolling replacement on change: one instance at a time, each signalling only once
+            # the target group reports it healthy. A failure signal, or none within the pause
+            # time, fails the update, and CloudFormation rolls the stack back (the previous
+            # launch template, instances replaced again). CloudFormation cannot watch alarms
+            # here: the README says why and what to do about a 5xx spike after a deploy.
             update_policy=autoscaling.UpdatePolicy.rolling_update(
                 max_batch_size=1,
+                min_success_percentage=100,
                 # CloudFormation requires it below the group's maximum.
                 min_instances_in_service=min(min_instances, max_instances - 1),
                 pause_time=Duration.minutes(20),
@@ -186,6 +198,12 @@ class Ec2App(Construct):
             signals=autoscaling.Signals.wait_for_min_capacity(timeout=Duration.minutes(20)),
             notifications=[autoscaling.NotificationConfiguration(topic=notifications)],
             default_instance_warmup=Duration.minutes(3),
+            # Instances in service and desired, for the dashboard (group metrics are free).
+            group_metrics=[autoscaling.GroupMetrics.all()],
+        )
+        # Before the user data: it names the target group the instance waits to be healthy in.
+        self.target_group = add_web_targets(
+            listener, self.asg, graceful_timeout_s=graceful_timeout_s
         )
         asg_id = Stack.of(self).get_logical_id(
             self.asg.node.default_child  # type: ignore[arg-type]
@@ -198,6 +216,7 @@ class Ec2App(Construct):
                     "STACK": Aws.STACK_NAME,
                     "ASG_LOGICAL_ID": asg_id,
                     "SOURCE_URL": source.s3_object_url,
+                    "TARGET_GROUP_ARN": self.target_group.target_group_arn,
                     "APP_ENV": env_lines(environment),
                     "WEB_ENV": env_lines(web_environment),
                     "WORKER_ENV": env_lines(worker_environment),
@@ -209,7 +228,6 @@ class Ec2App(Construct):
                 },
             )
         )
-        add_web_targets(listener, self.asg, graceful_timeout_s=graceful_timeout_s)
         self.asg.scale_on_cpu_utilization("Cpu", target_utilization_percent=cpu_target_percent)
         acknowledge(
             self.role,
@@ -217,6 +235,10 @@ class Ec2App(Construct):
                 "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
                 "AmazonSSMManagedInstanceCore]": (
                     "AWS's policy for Session Manager, which replaces SSH on these instances."
+                ),
+                "AwsSolutions-IAM5[Resource::*]": (
+                    "elasticloadbalancing:DescribeTargetHealth (read only) supports no "
+                    "resource-level permissions; the boot script asks it about its own target."
                 ),
             },
         )

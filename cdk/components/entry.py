@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_sns as sns
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from cdk.components.alarms import rollback_alarm
 from cdk.components.nag import acknowledge
 from cdk.components.storage import log_bucket
 
@@ -50,6 +53,53 @@ def add_web_targets(
         # Longer than Gunicorn's graceful timeout: requests in flight finish first.
         deregistration_delay=Duration.seconds(graceful_timeout_s + 5),
     )
+
+
+def deployment_alarms(
+    scope: Construct,
+    target_group: elbv2.ApplicationTargetGroup,
+    *,
+    max_5xx_per_minute: int,
+    max_p99_ms: int,
+    topic: sns.ITopic,
+) -> list[cloudwatch.Alarm]:
+    """What users of the web tier see, for a deployment to stop and roll back on: the
+    targets' 5xx responses per minute and their p99 response time (two minutes of three)."""
+    metrics = target_group.metrics
+    minute = Duration.minutes(1)
+    specs = (
+        (
+            "Web5xx",
+            "web tier 5xx responses per minute",
+            metrics.http_code_target(
+                elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=minute, statistic="Sum"
+            ),
+            max_5xx_per_minute,
+            1,
+        ),
+        (
+            "WebP99",
+            "web tier p99 response time, seconds",
+            metrics.target_response_time(period=minute, statistic="p99"),
+            max_p99_ms / 1000,
+            3,
+        ),
+    )
+    return [
+        rollback_alarm(
+            scope,
+            construct_id,
+            description=description,
+            metric=metric,
+            threshold=threshold,
+            topic=topic,
+            evaluation_periods=periods,
+            # Named: ECS takes deployment alarms by name (CDK warns that a Ref could make a
+            # cycle with the service).
+            alarm_name=f"{Stack.of(scope).stack_name}-{construct_id}",
+        )
+        for construct_id, description, metric, threshold, periods in specs
+    ]
 
 
 CLOUDFRONT_PREFIX_LIST = "com.amazonaws.global.cloudfront.origin-facing"

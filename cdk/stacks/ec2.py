@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput
 
+from cdk.components.dashboard import (
+    TargetDashboard,
+    alb_traffic,
+    instance_count_widgets,
+    job_outcome_metrics,
+)
 from cdk.components.ec2_api import Ec2App
 from cdk.iam_manifest import Role
 from cdk.stacks.target import TargetStack
@@ -39,3 +45,17 @@ class Ec2Stack(TargetStack):
         shared.permissions.grant(Role.EC2_INSTANCE, self.app.role)
 
         CfnOutput(self, "Url", value=self.entry.url, description="The API's https URL")
+        app = self.app
+        self.dashboard = TargetDashboard(
+            self,
+            "Dashboard",
+            traffic=alb_traffic(self.entry.alb, app.target_group),
+            compute=instance_count_widgets(app.asg.auto_scaling_group_name, app.target_group),
+            database_instance_id=database.instance.instance_identifier,
+            proxy_name=None,
+            queue=shared.jobs.queue,
+            dlq=shared.jobs.dlq,
+            # One log group for both services on an instance; only the worker runs jobs.
+            jobs=job_outcome_metrics(self, app.log_group, "ec2"),
+        ).dashboard
+        CfnOutput(self, "DashboardName", value=self.dashboard.dashboard_name)

@@ -6,6 +6,12 @@ from aws_cdk import CfnOutput
 from aws_cdk import aws_ecs as ecs
 
 from cdk.components.container_api import FargateApp, app_image
+from cdk.components.dashboard import (
+    TargetDashboard,
+    alb_traffic,
+    job_outcome_metrics,
+    task_count_widgets,
+)
 from cdk.iam_manifest import Role
 from cdk.stacks.target import TargetStack
 from deployment.sizes import sized_env
@@ -46,6 +52,9 @@ class FargateStack(TargetStack):
             graceful_timeout_s=settings.graceful_timeout_s,
             cpu_target_percent=settings.cpu_target_percent,
             requests_per_target=settings.requests_per_target,
+            rollback_5xx_count=settings.rollback_5xx_count,
+            rollback_p99_ms=settings.rollback_p99_ms,
+            alarm_topic=shared.alarm_topic,
             log_retention=shared.log_retention,
         )
         for service in (self.app.web, self.app.worker):
@@ -54,3 +63,19 @@ class FargateStack(TargetStack):
         shared.permissions.grant(Role.FARGATE_WORKER, self.app.worker_role)
 
         CfnOutput(self, "Url", value=self.entry.url, description="The API's https URL")
+        app = self.app
+        self.dashboard = TargetDashboard(
+            self,
+            "Dashboard",
+            traffic=alb_traffic(self.entry.alb, app.target_group),
+            compute=task_count_widgets(
+                app.cluster.cluster_name,
+                {"Web": app.web.service_name, "Worker": app.worker.service_name},
+            ),
+            database_instance_id=database.instance.instance_identifier,
+            proxy_name=None,
+            queue=shared.jobs.queue,
+            dlq=shared.jobs.dlq,
+            jobs=job_outcome_metrics(self, app.worker_logs, "fargate"),
+        ).dashboard
+        CfnOutput(self, "DashboardName", value=self.dashboard.dashboard_name)

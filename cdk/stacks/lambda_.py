@@ -11,9 +11,17 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_sns as sns
 
+from cdk.components.api_domain import ApiDomain
 from cdk.components.bundling import lambda_code
+from cdk.components.dashboard import (
+    TargetDashboard,
+    http_api_traffic,
+    job_outcome_metrics,
+    lambda_widgets,
+)
 from cdk.components.database import POSTGRES_PORT
 from cdk.components.lambda_api import AppFunction, HttpApiFront, JobsFunctions
+from cdk.components.lambda_deploy import ApiDeployment
 from cdk.iam_manifest import Role
 from cdk.stacks.target import TargetStack
 from deployment.sizes import sized_env
@@ -133,8 +141,56 @@ class LambdaStack(TargetStack):
             throttle_burst=settings.api_throttle_burst,
             log_retention=shared.log_retention,
         )
-        CfnOutput(self, "ApiUrl", value=self.http_api.url, description="The API's https URL")
+        # The API's alias `live` moves through CodeDeploy and rolls back on its alarms. The
+        # jobs alias moves at once, with the stack: the consumer must read whatever the new
+        # API enqueues (a half-shifted jobs alias would hand new messages to old code), and a
+        # failing job is retried by SQS and ends in the DLQ (alarmed), not in a user's 5xx.
+        self.api_deployment = ApiDeployment(
+            self,
+            "ApiDeployment",
+            function=self.api_function.function,
+            alias=self.api_function.alias,
+            deployment=settings.lambda_deployment,
+            max_5xx_per_minute=settings.rollback_5xx_count,
+            max_p99_ms=settings.rollback_p99_ms,
+            topic=shared.alarm_topic,
+        )
+        url = self.http_api.url
+        if settings.lambda_domain_name and settings.lambda_certificate_arn:
+            self.domain = ApiDomain(
+                self,
+                "ApiDomain",
+                api=self.http_api.api,
+                stage=self.http_api.stage,
+                domain_name=settings.lambda_domain_name,
+                certificate_arn=settings.lambda_certificate_arn,
+            )
+            url = self.domain.url
+            CfnOutput(
+                self,
+                "ApiDomainTarget",
+                value=self.domain.dns_target,
+                description=(
+                    f"Point {settings.lambda_domain_name} here (CNAME, or an alias record in "
+                    "hosted zone ApiDomainHostedZoneId)"
+                ),
+            )
+            CfnOutput(self, "ApiDomainHostedZoneId", value=self.domain.hosted_zone_id)
+            CfnOutput(self, "ApiDefaultUrl", value=self.http_api.url)
+        CfnOutput(self, "ApiUrl", value=url, description="The API's https URL")
         CfnOutput(self, "ProxyEndpoint", value=self.proxy.endpoint)
+        self.dashboard = TargetDashboard(
+            self,
+            "Dashboard",
+            traffic=http_api_traffic(self.http_api.api),
+            compute=lambda_widgets(self.api_function.function, self.api_function.log_group),
+            database_instance_id=database.instance.instance_identifier,
+            proxy_name=self.proxy.db_proxy_name,
+            queue=shared.jobs.queue,
+            dlq=shared.jobs.dlq,
+            jobs=job_outcome_metrics(self, self.jobs_function.log_group, "lambda"),
+        ).dashboard
+        CfnOutput(self, "DashboardName", value=self.dashboard.dashboard_name)
 
     def pinned_sessions_alarm(self, *, topic: sns.ITopic) -> cloudwatch.Alarm:
         """Sessions RDS Proxy pinned to one database connection, 15 minutes running: the app

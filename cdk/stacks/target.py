@@ -22,6 +22,9 @@ class TargetStack(Stack):
         self.shared = shared
         self.settings = shared.settings
         self.database = shared.database
+        # Stated, not only implied by cross-stack references: Trident-Shared's migration
+        # trigger finishes before any target's new code is deployed or takes traffic.
+        self.add_stack_dependency(shared, "migrations run before the target's new code")
         self.build()
 
     def build(self) -> None:

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Trident EC2 boot (Amazon Linux 2023). cdk/components/ec2_api.py fills the placeholders.
 # Installs Python 3.12 and exactly the locked dependencies, writes the app's settings, starts
-# Gunicorn (web) and the jobs worker under systemd, then signals CloudFormation once /health
-# answers, so a rolling update only moves on with instances that really serve.
+# Gunicorn (web) and the jobs worker under systemd, then signals CloudFormation once the target
+# group reports the instance healthy, so a rolling update only moves on with instances that
+# really serve through the load balancer.
 set -euo pipefail
 exec > >(tee -a /var/log/trident-boot.log) 2>&1
 
@@ -64,13 +65,32 @@ UNIT
 systemctl daemon-reload
 systemctl enable --now trident-secrets.service trident-web.service trident-worker.service
 
+# Healthy on its own first, then healthy as the load balancer sees it (2 checks 15 s apart):
+# only then does the rolling update go on. A failure or no signal rolls the update back.
+answered=no
 for _ in $(seq 1 60); do
-  if curl -fsS -o /dev/null http://127.0.0.1:8000/health; then
+  if curl -fsS -o /dev/null http://127.0.0.1:8000/health; then answered=yes; break; fi
+  sleep 5
+done
+if [ "$answered" != yes ]; then
+  echo "trident-web never answered /health" >&2
+  signal 1
+  exit 1
+fi
+imds_token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token \
+  -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
+instance_id=$(curl -fsS -H "X-aws-ec2-metadata-token: $imds_token" \
+  http://169.254.169.254/latest/meta-data/instance-id)
+for _ in $(seq 1 120); do
+  state=$(aws elbv2 describe-target-health --region "$REGION" \
+    --target-group-arn '@@TARGET_GROUP_ARN@@' --targets "Id=$instance_id" \
+    --query 'TargetHealthDescriptions[0].TargetHealth.State' --output text || true)
+  if [ "$state" = healthy ]; then
     signal 0
     exit 0
   fi
   sleep 5
 done
-echo "trident-web never answered /health" >&2
+echo "the target group never reported $instance_id healthy (last state: ${state:-none})" >&2
 signal 1
 exit 1

@@ -63,6 +63,11 @@ VARIANT_CONTEXT = {
     "fargate_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/fargate",
     "ec2_domain_name": "ec2.example.com",
     "ec2_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/ec2",
+    "lambda_deployment": "canary10_5m",
+    "lambda_domain_name": "lambda.example.com",
+    "lambda_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/lambda",
+    "rollback_5xx_count": "3",
+    "rollback_p99_ms": "2000",
 }
 
 

@@ -199,12 +199,21 @@ def test_dead_letters_raise_an_alarm(assembly: Assembly) -> None:
     )
 
 
+ALLOWED = [
+    "https://app.example.com",
+    "https://lambda.example.com",
+    "https://api.example.com",
+    "https://ec2.example.com",
+]
+
+
 def test_bucket_cors_narrows_to_the_configured_origins(variant: Assembly) -> None:
     variant.template("Shared").has_resource_properties(
         "AWS::S3::Bucket",
         {
             "CorsConfiguration": {
-                "CorsRules": [Match.object_like({"AllowedOrigins": ["https://app.example.com"]})]
+                # The configured origin, then each target's own domain (its upload page).
+                "CorsRules": [Match.object_like({"AllowedOrigins": ALLOWED})]
             }
         },
     )
@@ -214,7 +223,7 @@ def test_bucket_cors_narrows_to_the_configured_origins(variant: Assembly) -> Non
         if fn["Properties"].get("Handler") == "handlers.api.handler"
     ]
     env = fn["Properties"]["Environment"]["Variables"]
-    assert env["FILES_CORS_ORIGINS"] == "https://app.example.com"
+    assert env["FILES_CORS_ORIGINS"] == ",".join(ALLOWED)
     assert env["CORS_ORIGINS"] == "https://app.example.com"
 
 
