@@ -60,7 +60,12 @@ PROFILES: dict[str, dict[str, Any]] = {
 STAGES: dict[str, dict[str, Any]] = {
     # Cheap and disposable: `cdk destroy` may take the database with it.
     "dev": {"profile": "default", "db_deletion_protection": False},
-    "prod": {"profile": "ha", "db_deletion_protection": True, "log_retention_days": 90},
+    "prod": {
+        "profile": "ha",
+        "db_deletion_protection": True,
+        "log_retention_days": 90,
+        "lambda_deployment": "canary10_5m",
+    },
 }
 
 

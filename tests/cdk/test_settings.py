@@ -72,6 +72,7 @@ def test_a_stage_picks_its_profile_and_names_its_stacks() -> None:
         2,
     )
     assert (prod.db_deletion_protection, prod.log_retention_days) == (True, 90)
+    assert prod.lambda_deployment == "canary10_5m"
     dev = DeploySettings.from_context({"stage": "dev"}.get)
     assert (dev.profile, dev.stack_prefix, dev.db_deletion_protection) == (
         "default",
