@@ -12,6 +12,7 @@ from aws_cdk import Annotations, App, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from cdk.components.nag import acknowledge_cdk_providers
+from cdk.stacks.ci import CI_STACK_NAME, CiStack
 from cdk.stacks.ec2 import Ec2Stack
 from cdk.stacks.fargate import FargateStack
 from cdk.stacks.lambda_ import LambdaStack
@@ -32,13 +33,25 @@ def build_app(app: App | None = None, *, nag: bool = True) -> App:
     settings = DeploySettings.from_context(app.node.try_get_context)
     settings.check_connection_budget()
     prefix = settings.stack_prefix
+    stacks: list[Stack] = []
+    if settings.github_repo:
+        # Per account, not per stage (one GitHub OIDC provider per account): no prefix.
+        # First, so a malformed repository stops synth before anything else is built.
+        stacks.append(
+            CiStack(
+                app,
+                CI_STACK_NAME,
+                settings=settings,
+                description="Trident CI: GitHub OIDC provider and the deploy role",
+            )
+        )
     shared = SharedStack(
         app,
         f"{prefix}-Shared",
         settings=settings,
         description="Trident shared: VPC, PostgreSQL, S3, SQS, secrets, migrations",
     )
-    stacks: list[Stack] = [shared]
+    stacks.append(shared)
     for target in settings.targets:
         kind, name, description = TARGET_STACKS[target]
         stacks.append(

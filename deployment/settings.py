@@ -177,6 +177,11 @@ class DeploySettings:
     cpu_target_percent: int = 60
     requests_per_target: int = 1000
 
+    # --- CI/CD (the Trident-Ci stack, once per account; cdk/stacks/ci.py checks these)
+    github_repo: str | None = None  # OWNER/REPO whose workflows may deploy
+    github_oidc_provider_arn: str | None = None  # reuse the account's GitHub provider
+    github_environments: tuple[str, ...] = ()  # only these environments' jobs, when given
+
     def __post_init__(self) -> None:
         if self.stage is not None and self.stage not in STAGES:
             raise SettingsError(f"stage: unknown {self.stage!r}; choose from {list(STAGES)}")
