@@ -150,7 +150,8 @@ def test_deploy_assumes_the_ci_role_with_oidc_and_deploys_the_chosen_target() ->
     assert not any("secrets." in str(value) for value in credentials["with"].values())
     run = job["steps"][-1]["run"]
     assert 'make "deploy-$TARGET"' in run
-    assert "-c stage=$STAGE" in run
+    # The Makefile passes -c stage and deploys that stage's stacks (Trident-<stage>-*).
+    assert 'STAGE="$STAGE"' in run
     makefile = (REPO / "Makefile").read_text()
     for target in inputs["target"]["options"]:
         assert f"deploy-{target}" in makefile
