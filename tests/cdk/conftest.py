@@ -45,6 +45,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
 # A second app: every non-default branch (certificates, arm64, SnapStart, Spot, bigger sizes).
 VARIANT_CONTEXT = {
     "profile": "ha",
+    "github_repo": "acme/trident",  # Trident-Ci, checked with the rest (nag, cfn-lint)
     "lambda_memory": "1536",
     "lambda_architecture": "arm64",
     "lambda_snapstart": "true",
