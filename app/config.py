@@ -32,7 +32,7 @@ from app.concerns import Concern, SettingsError, split_list
 from app.files.settings import FilesSettings
 from app.jobs.settings import JobsSettings
 
-__all__ = ["TARGET_DEFAULTS", "Settings", "SettingsError", "Target", "load_settings"]
+__all__ = ["TARGET_DEFAULTS", "VARIABLES", "Settings", "SettingsError", "Target", "load_settings"]
 
 
 class Target(StrEnum):
@@ -166,7 +166,7 @@ class ObservabilitySettings(Concern):
         return level
 
 
-class _Where(Concern):
+class _TargetOnly(Concern):
     target: Target = Target.LOCAL
 
 
@@ -230,10 +230,11 @@ TARGET_DEFAULTS: dict[Target, dict[str, dict[str, Any]]] = {
 TARGET_DEFAULTS[Target.EC2] = TARGET_DEFAULTS[Target.FARGATE]
 
 # {VARIABLE: (concern or None for the top level, field name)}
+_MODELS: list[tuple[str | None, type[Concern]]] = [(None, _TargetOnly), *Settings.CONCERNS.items()]
 VARIABLES: dict[str, tuple[str | None, str]] = {
     variable: (concern, name)
-    for concern, model in [(None, _Where), *Settings.CONCERNS.items()]
-    for name, variable in model.variables().items()  # type: ignore[attr-defined]
+    for concern, model in _MODELS
+    for name, variable in model.variables().items()
 }
 
 
@@ -251,7 +252,7 @@ def load_settings(**overrides: Any) -> Settings:
         given.setdefault(concern, {})[name] = value
     environment = {name.upper() for name in os.environ}
     problems: list[str] = []
-    where = _build(_Where, {}, given.get(None, {}), environment, problems)
+    where = _build(_TargetOnly, {}, given.get(None, {}), environment, problems)
     if where is None:
         raise SettingsError(f"invalid settings: {'; '.join(problems)}")
     concerns = {
