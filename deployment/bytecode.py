@@ -14,6 +14,9 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+# The Lambda Python runtimes a bundle can be built for: the one definition the bundler, the
+# CDK app (``-c lambda_python``) and the bench choose from.
+LAMBDA_PYTHONS = ("3.12", "3.13")
 DEFAULT_PYTHON = "3.12"
 TASK_ROOT = "/var/task"  # where Lambda unpacks the code: the path tracebacks show
 
@@ -32,6 +35,15 @@ def run_checked(
         output = result.stdout + result.stderr
         raise BundleError(f"{' '.join(args[:4])} ... failed ({result.returncode}):\n{output}")
     return result
+
+
+def check_python_version(version: str) -> str:
+    """``version`` if a Lambda runtime we build for, else a BundleError naming the choices."""
+    if version not in LAMBDA_PYTHONS:
+        raise BundleError(
+            f"Lambda Python {version!r} is not supported; choose from {', '.join(LAMBDA_PYTHONS)}"
+        )
+    return version
 
 
 def _version_of(python: str) -> tuple[str, str] | None:

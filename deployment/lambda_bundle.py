@@ -31,10 +31,12 @@ from pathlib import Path
 
 from deployment.bytecode import (
     DEFAULT_PYTHON,
+    LAMBDA_PYTHONS,
     BundleError,
     app_modules,
     check_bytecode,
     check_imports,
+    check_python_version,
     compile_bytecode,
     find_python,
     run_checked,
@@ -322,7 +324,7 @@ def build(
     """
     if arch not in PLATFORMS:
         raise BundleError(f"unknown arch {arch!r}; one of {', '.join(PLATFORMS)}")
-    python = find_python(python_version)
+    python = find_python(check_python_version(python_version))
     requirements = (
         list(spec.requirements)
         if spec.requirements is not None
@@ -367,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--function", required=True, choices=sorted(FUNCTIONS))
     parser.add_argument("--out", required=True, type=Path, help="bundle directory (emptied first)")
     parser.add_argument("--arch", default="x86_64", choices=sorted(PLATFORMS))
-    parser.add_argument("--python-version", default=DEFAULT_PYTHON)
+    parser.add_argument("--python-version", default=DEFAULT_PYTHON, choices=LAMBDA_PYTHONS)
     parser.add_argument(
         "--own-boto3", action="store_true", help="bundle boto3 instead of the runtime's"
     )

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
+from deployment.bytecode import DEFAULT_PYTHON, LAMBDA_PYTHONS
+
 # Re-exported: callers import both from here, as before the instance table moved out.
 from deployment.errors import SettingsError as SettingsError
 from deployment.instances import instance_vcpus as instance_vcpus
@@ -115,6 +117,9 @@ class DeploySettings:
     # --- Lambda target
     lambda_memory: int = 1024
     lambda_architecture: str = "x86_64"
+    # The functions' Python (LAMBDA_PYTHONS): runtime, build image, wheels and bytecode
+    # follow it. The default and the measurement behind it: deployment/bytecode.py.
+    lambda_python: str = DEFAULT_PYTHON
     lambda_snapstart: bool = False
     lambda_reserved_concurrency: int | None = None
     lambda_timeout_s: int = 29
@@ -195,6 +200,11 @@ class DeploySettings:
         for name in ("lambda_architecture", "fargate_architecture"):
             if getattr(self, name) not in ("x86_64", "arm64"):
                 raise SettingsError(f"{name} must be x86_64 or arm64")
+        if self.lambda_python not in LAMBDA_PYTHONS:
+            raise SettingsError(
+                f"lambda_python: {self.lambda_python!r} is not a runtime the Lambda bundle is "
+                f"built for; choose from {list(LAMBDA_PYTHONS)}"
+            )
         if self.jobs_visibility_timeout_s < self.jobs_lease_s:
             raise SettingsError("jobs_visibility_timeout_s must be >= jobs_lease_s")
         if self.lambda_jobs_timeout_s < MIN_JOBS_FUNCTION_TIMEOUT_S:

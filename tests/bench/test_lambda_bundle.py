@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from bench.lambda_emulator import Emulator, http_api_event
 from deployment.bytecode import (
+    DEFAULT_PYTHON,
+    LAMBDA_PYTHONS,
     BundleError,
     app_modules,
+    bytecode_identity,
     check_bytecode,
     compile_bytecode,
     find_python,
 )
 from deployment.lambda_bundle import (
+    CHECK_ENV,
     FUNCTIONS,
+    build,
     locked_requirements,
+    main,
     size_report,
     strip,
     write_zip,
@@ -136,4 +144,57 @@ def test_bytecode_check_finds_a_module_without_runtime_bytecode(tmp_path: Path) 
     compile_bytecode(tmp_path, python)
     assert check_bytecode(tmp_path, python) == []
     (tmp_path / "pkg" / "late.py").write_text("VALUE = 2\n")
-    assert check_bytecode(tmp_path, python) == ["missing pkg/__pycache__/late.cpython-312.pyc"]
+    _, tag = bytecode_identity(python)
+    assert check_bytecode(tmp_path, python) == [f"missing pkg/__pycache__/late.{tag}.pyc"]
+
+
+def test_a_lambda_python_we_do_not_build_for_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(BundleError, match=r"Lambda Python '3\.11' is not supported; choose from"):
+        build(FUNCTIONS["api"], tmp_path / "api", python_version="3.11")
+    with pytest.raises(SystemExit):
+        main(["--function", "api", "--out", str(tmp_path / "api"), "--python-version", "3.11"])
+    assert "invalid choice: '3.11'" in capsys.readouterr().err
+
+
+OTHER_PYTHON = next(v for v in LAMBDA_PYTHONS if v != DEFAULT_PYTHON)
+
+
+@pytest.mark.subprocess
+def test_the_api_bundle_for_the_other_lambda_python_builds_checks_and_serves(
+    tmp_path: Path,
+) -> None:
+    """The version that is not the default (``-c lambda_python``): its wheels, its bytecode,
+    the import check under its interpreter, and a /health served by it in the emulator."""
+    try:
+        python = find_python(OTHER_PYTHON)
+    except BundleError as exc:
+        pytest.skip(str(exc))
+    bundle = build(
+        FUNCTIONS["api"], tmp_path / "api", python_version=OTHER_PYTHON, check_env=CHECK_ENV
+    )
+    assert bundle.python == python
+    _, tag = bytecode_identity(python)
+    assert tag == f"cpython-{OTHER_PYTHON.replace('.', '')}"
+    assert (bundle.root / "handlers" / "__pycache__" / f"api.{tag}.pyc").is_file()
+    assert check_bytecode(bundle.root, python) == []
+    # Extension modules are this version's (or the stable ABI's), never another's.
+    tagged = [p.name for p in bundle.root.rglob("*.so") if ".cpython-3" in p.name]
+    assert tagged
+    assert all(f".{tag}-" in name for name in tagged), tagged
+    env = {
+        "TARGET": "lambda",
+        "JWT_SIGNING_KEYS": json.dumps({"k": "k" * 40}),
+        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/nothing",
+    }
+    with Emulator(
+        bundle=bundle.root,
+        handler=FUNCTIONS["api"].handler,
+        env=env,
+        python_version=OTHER_PYTHON,
+    ) as emulator:
+        emulator.start()
+        result = emulator.invoke(http_api_event("GET", "/health"))
+    assert result.error is None, result
+    assert result.payload["statusCode"] == 200

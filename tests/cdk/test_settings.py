@@ -41,6 +41,7 @@ def test_context_strings_become_typed_settings() -> None:
         ("jobs_visibility_timeout_s", "120", "jobs_visibility_timeout_s must be >= 180"),
         ("proxy_statement_cache_size", "-1", "proxy_statement_cache_size must be within"),
         ("ec2_min_instances", "3", "ec2_max_instances must be >= 2 and > ec2_min_instances"),
+        ("lambda_python", "3.11", "lambda_python: '3.11' is not a runtime the Lambda bundle"),
     ],
 )
 def test_bad_context_is_refused_by_name(name: str, value: str, message: str) -> None:
