@@ -1,11 +1,11 @@
 """Lambda code assets: the repo's app + handlers, bundled by ``deployment/lambda_bundle.py``.
 
 Bundling runs locally (``python -m deployment.lambda_bundle``: deps for the runtime's platform,
-bytecode compiled by a 3.12 interpreter). Without that interpreter, CDK runs the same command
-in the SAM build image under Docker, which has it; with neither, synth stops and says so.
-The asset hash is computed from the source files below plus the bundling options
-(``environment`` names the function and architecture), so an unchanged tree gives an
-unchanged hash and no redeploy.
+bytecode compiled by an interpreter of the runtime's version, ``-c lambda_python``). Without
+that interpreter, CDK runs the same command in the SAM build image of that version under
+Docker, which has it; with neither, synth stops and says so. The asset hash is computed from
+the source files below plus the bundling options (``environment`` names the function,
+architecture and Python), so an unchanged tree gives an unchanged hash and no redeploy.
 """
 
 from __future__ import annotations
@@ -33,7 +33,13 @@ from aws_cdk import aws_lambda as lambda_
 from deployment.bytecode import BundleError, find_python
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BUILD_IMAGE = "public.ecr.aws/sam/build-python3.12"
+
+
+def build_image(python_version: str) -> str:
+    """SAM's build image of the runtime's Python: the Docker fallback's interpreter."""
+    return f"public.ecr.aws/sam/build-python{python_version}"
+
+
 FUNCTIONS = ("api", "jobs", "migrate")
 
 # Everything but the files a bundle is made from (negations re-include them).
@@ -62,9 +68,10 @@ SOURCE_EXCLUDES = [
 class LocalBundler:
     """Runs the bundle script with this interpreter; it finds the runtime's Python itself."""
 
-    def __init__(self, *, function: str, architecture: str) -> None:
+    def __init__(self, *, function: str, architecture: str, python_version: str) -> None:
         self.function = function
         self.architecture = architecture
+        self.python_version = python_version
 
     def command(self, output_dir: str, python: str = sys.executable) -> list[str]:
         return [
@@ -75,6 +82,8 @@ class LocalBundler:
             self.function,
             "--arch",
             self.architecture,
+            "--python-version",
+            self.python_version,
             "--out",
             output_dir,
             "--no-zip",  # CDK zips the directory itself
@@ -113,26 +122,29 @@ class LocalBundler:
         """Whether this machine has the runtime's interpreter; if not, whether Docker can
         stand in for it (else stop here, saying what to install, rather than at ``docker``)."""
         try:
-            find_python()
+            find_python(self.python_version)
         except BundleError as missing:
+            image = build_image(self.python_version)
             if shutil.which("docker") is None:
                 raise BundleError(
-                    f"{missing} Without it, CDK bundles in Docker ({BUILD_IMAGE}), and docker "
+                    f"{missing} Without it, CDK bundles in Docker ({image}), and docker "
                     "is not on PATH either: install one of the two."
                 ) from None
             print(  # noqa: T201
-                f"{missing}\nBundling the {self.function} function in Docker ({BUILD_IMAGE}).",
+                f"{missing}\nBundling the {self.function} function in Docker ({image}).",
                 file=sys.stderr,
             )
             return False
         return True
 
 
-def bundling_options(*, function: str, architecture: str) -> BundlingOptions:
+def bundling_options(*, function: str, architecture: str, python_version: str) -> BundlingOptions:
     """Local bundling first; the same script in the build image when it cannot run here."""
-    local = LocalBundler(function=function, architecture=architecture)
+    local = LocalBundler(
+        function=function, architecture=architecture, python_version=python_version
+    )
     return BundlingOptions(
-        image=DockerImage.from_registry(BUILD_IMAGE),
+        image=DockerImage.from_registry(build_image(python_version)),
         local=local,
         command=["bash", "-c", " ".join(local.command("/asset-output", python="python3"))],
         platform="linux/arm64" if architecture == "arm64" else "linux/amd64",
@@ -140,12 +152,13 @@ def bundling_options(*, function: str, architecture: str) -> BundlingOptions:
         environment={
             "TRIDENT_FUNCTION": function,
             "TRIDENT_ARCH": architecture,
+            "TRIDENT_PYTHON": python_version,
             "HOME": "/tmp",  # noqa: S108
         },
     )
 
 
-def lambda_code(*, function: str, architecture: str) -> lambda_.Code:
+def lambda_code(*, function: str, architecture: str, python_version: str) -> lambda_.Code:
     """The code asset of one function (``api``, ``jobs`` or ``migrate``)."""
     if function not in FUNCTIONS:
         raise ValueError(f"unknown function {function!r}")
@@ -154,5 +167,7 @@ def lambda_code(*, function: str, architecture: str) -> lambda_.Code:
         exclude=SOURCE_EXCLUDES,
         ignore_mode=IgnoreMode.GLOB,
         asset_hash_type=AssetHashType.SOURCE,
-        bundling=bundling_options(function=function, architecture=architecture),
+        bundling=bundling_options(
+            function=function, architecture=architecture, python_version=python_version
+        ),
     )

@@ -24,14 +24,26 @@ from constructs import Construct
 
 from cdk.components.nag import acknowledge
 
-RUNTIME = lambda_.Runtime.PYTHON_3_12
+# One per deployment/bytecode.py LAMBDA_PYTHONS entry (-c lambda_python; a test checks):
+# the bundle is built for the same version.
+RUNTIMES = {
+    "3.12": lambda_.Runtime.PYTHON_3_12,
+    "3.13": lambda_.Runtime.PYTHON_3_13,
+}
 
-RUNTIME_REASONS = {
-    "AwsSolutions-L1": (
-        "python3.12 on purpose: the bundle's wheels (manylinux_2_28) and precompiled bytecode "
-        "are built for exactly this runtime; moving it is a deliberate change to "
-        "deployment/lambda_bundle.py and this constant together."
-    ),
+
+def runtime_reasons(python_version: str) -> dict[str, str]:
+    return {
+        "AwsSolutions-L1": (
+            f"python{python_version} on purpose (-c lambda_python): the bundle's wheels "
+            "(manylinux_2_28) and precompiled bytecode are built for exactly this runtime; "
+            "a version is added to deployment/bytecode.py LAMBDA_PYTHONS after measuring it."
+        ),
+        **_POLICY_REASONS,
+    }
+
+
+_POLICY_REASONS = {
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
     "AWSLambdaBasicExecutionRole]": (
         "AWS managed policy limited to writing the function's own logs."
@@ -63,6 +75,7 @@ class AppFunction(Construct):
         memory_mb: int,
         timeout: Duration,
         architecture: str,
+        python_version: str,
         log_retention: logs.RetentionDays,
         snapstart: bool = False,
         reserved_concurrency: int | None = None,
@@ -81,7 +94,7 @@ class AppFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=RUNTIME,
+            runtime=RUNTIMES[python_version],
             architecture=(
                 lambda_.Architecture.ARM_64
                 if architecture == "arm64"
@@ -103,7 +116,7 @@ class AppFunction(Construct):
         self.alias = lambda_.Alias(
             self, "Live", alias_name="live", version=self.function.current_version
         )
-        acknowledge(self, RUNTIME_REASONS)
+        acknowledge(self, runtime_reasons(python_version))
 
     def alarms(self, scope: Construct, *, topic: sns.ITopic | None) -> list[cloudwatch.Alarm]:
         """Errors and throttles, each > 0 over 5 minutes."""

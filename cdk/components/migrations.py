@@ -34,6 +34,7 @@ class MigrationStep(Construct):
         code: lambda_.Code,
         environment: dict[str, str],
         architecture: str,
+        python_version: str,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -48,6 +49,7 @@ class MigrationStep(Construct):
             memory_mb=512,
             timeout=TIMEOUT,
             architecture=architecture,
+            python_version=python_version,
             log_retention=log_retention,
         )
         database.allow_from(self.function.function, "migrations")

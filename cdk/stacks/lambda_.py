@@ -69,12 +69,17 @@ class LambdaStack(TargetStack):
         common: dict[str, Any] = {
             "vpc": shared.vpc,
             "architecture": settings.lambda_architecture,
+            "python_version": settings.lambda_python,
             "log_retention": shared.log_retention,
         }
         self.api_function = AppFunction(
             self,
             "Api",
-            code=lambda_code(function="api", architecture=settings.lambda_architecture),
+            code=lambda_code(
+                function="api",
+                architecture=settings.lambda_architecture,
+                python_version=settings.lambda_python,
+            ),
             handler="handlers.api.handler",
             description="Trident API (FastAPI via Mangum)",
             environment=environment,
@@ -84,7 +89,11 @@ class LambdaStack(TargetStack):
             reserved_concurrency=settings.lambda_reserved_concurrency,
             **common,
         )
-        jobs_code = lambda_code(function="jobs", architecture=settings.lambda_architecture)
+        jobs_code = lambda_code(
+            function="jobs",
+            architecture=settings.lambda_architecture,
+            python_version=settings.lambda_python,
+        )
         self.jobs_function = AppFunction(
             self,
             "Jobs",

@@ -116,7 +116,11 @@ class SharedStack(Stack):
             "Migrations",
             vpc=self.vpc,
             database=self.database,
-            code=lambda_code(function="migrate", architecture=settings.lambda_architecture),
+            code=lambda_code(
+                function="migrate",
+                architecture=settings.lambda_architecture,
+                python_version=settings.lambda_python,
+            ),
             environment={
                 **app_environment(
                     target="lambda",
@@ -132,6 +136,7 @@ class SharedStack(Stack):
                 ).unsafe_unwrap(),
             },
             architecture=settings.lambda_architecture,
+            python_version=settings.lambda_python,
             log_retention=self.log_retention,
         )
 

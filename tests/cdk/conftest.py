@@ -23,6 +23,7 @@ from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 
 from cdk.main import build_app
+from deployment.bytecode import DEFAULT_PYTHON, LAMBDA_PYTHONS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,6 +49,8 @@ VARIANT_CONTEXT = {
     "github_repo": "acme/trident",  # Trident-Ci, checked with the rest (nag, cfn-lint)
     "lambda_memory": "1536",
     "lambda_architecture": "arm64",
+    # The Lambda Python that is not the default (the runtime, and the bundle built for it).
+    "lambda_python": next(v for v in LAMBDA_PYTHONS if v != DEFAULT_PYTHON),
     "lambda_snapstart": "true",
     "lambda_reserved_concurrency": "50",
     "ec2_instance_type": "c6i.xlarge",

@@ -13,7 +13,7 @@ import pytest
 from aws_cdk import App, DockerImage, Validations
 
 from cdk.components import bundling
-from cdk.components.bundling import BUILD_IMAGE, LocalBundler
+from cdk.components.bundling import LocalBundler, build_image
 from cdk.lint import lint_assembly
 from cdk.main import build_app
 from deployment.bytecode import BundleError
@@ -113,19 +113,21 @@ def test_ec2_units_point_at_files_that_exist() -> None:
 
 
 def test_local_bundling_runs_the_bundle_script_for_the_function() -> None:
-    command = LocalBundler(function="jobs", architecture="arm64").command("/out")
-    assert command[1:] == [
+    bundler = LocalBundler(function="jobs", architecture="arm64", python_version="3.13")
+    assert bundler.command("/out")[1:] == [
         "-m",
         "deployment.lambda_bundle",
         "--function",
         "jobs",
         "--arch",
         "arm64",
+        "--python-version",
+        "3.13",
         "--out",
         "/out",
         "--no-zip",
     ]
-    assert BUILD_IMAGE.endswith("build-python3.12")
+    assert build_image("3.13") == "public.ecr.aws/sam/build-python3.13"
 
 
 def test_cli_runs_the_app_as_a_module_with_a_pinned_cli() -> None:
@@ -139,40 +141,47 @@ def test_cli_runs_the_app_as_a_module_with_a_pinned_cli() -> None:
 def test_without_the_runtime_python_bundling_falls_back_to_docker(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def no_python() -> Path:
-        raise BundleError("no Python 3.12 interpreter found")
+    def no_python(version: str) -> Path:
+        raise BundleError(f"no Python {version} interpreter found")
 
     monkeypatch.setattr(bundling, "find_python", no_python)
     monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
-    local = LocalBundler(function="api", architecture="x86_64")
+    local = LocalBundler(function="api", architecture="x86_64", python_version="3.13")
     ran: list[object] = []
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: ran.append(a))
-    # False: CDK then runs the bundling command in the build image (which has 3.12).
-    assert local.try_bundle("/out", image=DockerImage.from_registry(BUILD_IMAGE)) is False
+    # False: CDK then runs the bundling command in the build image (which has 3.13).
+    image = DockerImage.from_registry(build_image("3.13"))
+    assert local.try_bundle("/out", image=image) is False
     assert ran == []
-    assert "Bundling the api function in Docker" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no Python 3.13 interpreter found" in err
+    assert "Bundling the api function in Docker (public.ecr.aws/sam/build-python3.13)" in err
 
 
 def test_without_python_or_docker_synth_stops_naming_both(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def no_python() -> Path:
-        raise BundleError("no Python 3.12 interpreter found")
+    def no_python(version: str) -> Path:
+        raise BundleError(f"no Python {version} interpreter found")
 
     monkeypatch.setattr(bundling, "find_python", no_python)
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    local = LocalBundler(function="api", architecture="x86_64")
+    local = LocalBundler(function="api", architecture="x86_64", python_version="3.12")
     with pytest.raises(BundleError, match="docker is not on PATH either"):
-        local.try_bundle("/out", image=DockerImage.from_registry(BUILD_IMAGE))
+        local.try_bundle("/out", image=DockerImage.from_registry(build_image("3.12")))
 
 
 def test_the_docker_fallback_runs_the_same_bundle_script_in_the_build_image() -> None:
-    options = bundling.bundling_options(function="jobs", architecture="arm64")
-    assert options.image.image == BUILD_IMAGE
+    options = bundling.bundling_options(
+        function="jobs", architecture="arm64", python_version="3.13"
+    )
+    assert options.image.image == "public.ecr.aws/sam/build-python3.13"
     assert options.platform == "linux/arm64"
     assert options.command == [
         "bash",
         "-c",
-        "python3 -m deployment.lambda_bundle --function jobs --arch arm64"
+        "python3 -m deployment.lambda_bundle --function jobs --arch arm64 --python-version 3.13"
         " --out /asset-output --no-zip",
     ]
+    assert options.environment is not None
+    assert options.environment["TRIDENT_PYTHON"] == "3.13"  # in the asset hash

@@ -6,7 +6,9 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from tests.cdk.conftest import Assembly
+from cdk.components.lambda_api import RUNTIMES
+from deployment.bytecode import DEFAULT_PYTHON, LAMBDA_PYTHONS
+from tests.cdk.conftest import VARIANT_CONTEXT, Assembly
 
 
 def _function(assembly: Assembly, handler: str, stack: str = "Lambda") -> tuple[str, Any]:
@@ -42,7 +44,7 @@ def test_proxy_requires_tls_and_iam_auth(assembly: Assembly) -> None:
 def test_api_function_runtime_size_and_database_settings(assembly: Assembly) -> None:
     _, fn = _function(assembly, "handlers.api.handler")
     props = fn["Properties"]
-    assert props["Runtime"] == "python3.12"
+    assert props["Runtime"] == f"python{DEFAULT_PYTHON}"
     assert props["Architectures"] == ["x86_64"]
     assert props["MemorySize"] == 1024
     env = props["Environment"]["Variables"]
@@ -222,6 +224,21 @@ def test_each_function_has_its_own_bundle_hash(assembly: Assembly, variant: Asse
     assert default["handlers.api.handler"] != default["handlers.jobs.handler"]
     assert default["handlers.jobs.handler"] == default["handlers.jobs.housekeeping"]
     assert set(default.values()).isdisjoint(arm.values())
+
+
+def test_every_function_runs_the_lambda_python_it_was_bundled_for(
+    assembly: Assembly, variant: Assembly
+) -> None:
+    assert set(RUNTIMES) == set(LAMBDA_PYTHONS)
+    for which, version in ((assembly, DEFAULT_PYTHON), (variant, VARIANT_CONTEXT["lambda_python"])):
+        functions = [
+            fn
+            for stack in ("Shared", "Lambda")
+            for fn in which.resources(stack, "AWS::Lambda::Function").values()
+            if fn["Properties"].get("Handler", "").startswith("handlers.")
+        ]
+        assert len(functions) == 4  # api, jobs, housekeeping, migrate
+        assert {fn["Properties"]["Runtime"] for fn in functions} == {f"python{version}"}
 
 
 def test_context_resizes_the_functions(variant: Assembly) -> None:
