@@ -16,7 +16,9 @@ floor), bundle_mb (app, unzipped), warm_invoke_p50_us (/health), app_warm_read_p
 floor_warm_read_p50_us (``GET /v1/users/me``) and warm_read_ratio, snapstart_init_ms and
 snapstart_first_read_ms (medians: the app with SnapStart's hooks run, warm-up, snapshot and
 restore in one init, then its first ``GET /v1/users/me``), app_total_runs_ms and
-baseline_total_runs_ms (init + first invoke of each run).
+baseline_total_runs_ms (init + first invoke of each run), lambda_python (the runtime's
+version: ``--python-version``; all three bundles are built and run with it, so the ratios
+compare like with like).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 
 from bench.lambda_emulator import Emulator, http_api_event
 from bench.warm_invokes import invoke_warm
+from deployment.bytecode import DEFAULT_PYTHON, LAMBDA_PYTHONS
 from deployment.lambda_bundle import FUNCTIONS, LAMBDA_LOCK, Bundle, Spec, build
 from deployment.lockfile import REPO, read_lock, requirements_for
 
@@ -77,6 +80,7 @@ class ColdStart:
     snapstart_first_read_ms: float
     app_total_runs_ms: tuple[float, ...] = ()
     baseline_total_runs_ms: tuple[float, ...] = ()
+    lambda_python: str = DEFAULT_PYTHON
 
 
 def lambda_pins(*roots: str) -> list[str]:
@@ -132,16 +136,18 @@ class Function:
     env: dict[str, str]
 
 
-def measure_health(functions: list[Function], runs: int) -> list[tuple[float, float]]:
+def measure_health(
+    functions: list[Function], runs: int, *, python_version: str = DEFAULT_PYTHON
+) -> list[tuple[float, float]]:
     """Median (init ms, first-invoke ms) of each function over ``runs`` fresh processes."""
     return [
         (statistics.median(inits), statistics.median(firsts))
-        for inits, firsts in measure_health_runs(functions, runs)
+        for inits, firsts in measure_health_runs(functions, runs, python_version=python_version)
     ]
 
 
 def measure_health_runs(
-    functions: list[Function], runs: int
+    functions: list[Function], runs: int, *, python_version: str = DEFAULT_PYTHON
 ) -> list[tuple[list[float], list[float]]]:
     """(init ms, first-invoke ms) of each run of each function, in fresh processes.
 
@@ -149,7 +155,10 @@ def measure_health_runs(
     them alike rather than on whichever happened to run at the time.
     """
     samples: list[tuple[list[float], list[float]]] = [([], []) for _ in functions]
-    emulators = [Emulator(bundle=f.bundle, handler=f.handler, env=f.env) for f in functions]
+    emulators = [
+        Emulator(bundle=f.bundle, handler=f.handler, env=f.env, python_version=python_version)
+        for f in functions
+    ]
     try:
         for _ in range(runs):
             for emulator, (inits, firsts) in zip(emulators, samples, strict=True):
@@ -192,7 +201,12 @@ class DatabaseReads:
 
 
 def measure_db_reads(
-    app_bundle: Bundle, floor_bundle: Bundle, runs: int, workdir: Path
+    app_bundle: Bundle,
+    floor_bundle: Bundle,
+    runs: int,
+    workdir: Path,
+    *,
+    python_version: str = DEFAULT_PYTHON,
 ) -> DatabaseReads:
     """Init + first ``GET /v1/users/me`` (IAM token, connect, query) in fresh processes, the
     app and the floor taking turns; then each one's warm p50 of the same read, in-process."""
@@ -234,7 +248,10 @@ def measure_db_reads(
         # (init ms, first-invoke ms) per run, for the app, the floor and the app under SnapStart.
         samples: list[list[tuple[float, float]]] = [[], [], []]
         functions = (app_function, floor_function, snapstart_function)
-        emulators = [Emulator(bundle=f.bundle, handler=f.handler, env=f.env) for f in functions]
+        emulators = [
+            Emulator(bundle=f.bundle, handler=f.handler, env=f.env, python_version=python_version)
+            for f in functions
+        ]
         try:
             for _ in range(runs):
                 for emulator, runs_of_function in zip(emulators, samples, strict=True):
@@ -250,7 +267,7 @@ def measure_db_reads(
             for emulator in emulators:
                 emulator.close()
         totals = [[init + first for init, first in runs] for runs in samples[:2]]
-        runtime = ensure_runtime()
+        runtime = ensure_runtime(python_version=python_version)
         app_warm, floor_warm = (
             measure_warm(bundle, runtime, function=function, event=event)
             for bundle, function in ((app_bundle, app_function), (floor_bundle, floor_function))
@@ -295,20 +312,28 @@ def measure_warm(
     return statistics.median(measured["warm"].samples_ns) / 1000
 
 
-def importtime(bundle: Path, *, top: int = 20) -> str:
+def importtime(bundle: Path, *, top: int = 20, python_version: str = DEFAULT_PYTHON) -> str:
     """``-X importtime`` of the API handler's init, from ``bundle``, as Lambda would run it:
     the ``top`` modules by own time, and the total."""
     from bench.lambda_emulator import ensure_runtime
     from deployment.bytecode import BOOTSTRAP_PATH, find_python
 
-    boot = BOOTSTRAP_PATH.format(paths=[str(bundle.resolve()), str(ensure_runtime())])
+    runtime = ensure_runtime(python_version=python_version)
+    boot = BOOTSTRAP_PATH.format(paths=[str(bundle.resolve()), str(runtime)])
     env = {
         **app_env(DATABASE_URL="postgresql://bench@127.0.0.1:1/bench"),
         "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9",  # so the import runs the handler's init
         "AWS_LAMBDA_FUNCTION_NAME": "importtime",
     }
     result = subprocess.run(  # noqa: S603
-        [str(find_python()), "-I", "-X", "importtime", "-c", boot + "; import handlers.api"],
+        [
+            str(find_python(python_version)),
+            "-I",
+            "-X",
+            "importtime",
+            "-c",
+            boot + "; import handlers.api",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -326,11 +351,13 @@ def importtime(bundle: Path, *, top: int = 20) -> str:
     return "\n".join(lines)
 
 
-def run(*, runs: int, db_runs: int) -> ColdStart:
+def run(*, runs: int, db_runs: int, python_version: str = DEFAULT_PYTHON) -> ColdStart:
     with tempfile.TemporaryDirectory(prefix="coldstart-") as tmp:
         workdir = Path(tmp)
-        app_bundle = build(FUNCTIONS["api"], workdir / "api")
-        baseline = build(baseline_spec(), workdir / "baseline")
+        # One version for all three: a 3.13 app against a 3.12 hello world would measure
+        # the interpreters, not the app.
+        app_bundle = build(FUNCTIONS["api"], workdir / "api", python_version=python_version)
+        baseline = build(baseline_spec(), workdir / "baseline", python_version=python_version)
         env = app_env(DATABASE_URL="postgresql://bench@127.0.0.1:1/bench")
         app_runs, base_runs = measure_health_runs(
             [
@@ -338,16 +365,17 @@ def run(*, runs: int, db_runs: int) -> ColdStart:
                 Function(baseline.root, "baseline.handler", {}),
             ],
             runs,
+            python_version=python_version,
         )
         (app_init, app_first), (base_init, base_first) = (
             (statistics.median(inits), statistics.median(firsts))
             for inits, firsts in (app_runs, base_runs)
         )
-        floor = build(floor_spec(), workdir / "floor")
-        reads = measure_db_reads(app_bundle, floor, db_runs, workdir)
+        floor = build(floor_spec(), workdir / "floor", python_version=python_version)
+        reads = measure_db_reads(app_bundle, floor, db_runs, workdir, python_version=python_version)
         from bench.lambda_emulator import ensure_runtime
 
-        warm = measure_warm(app_bundle, ensure_runtime())
+        warm = measure_warm(app_bundle, ensure_runtime(python_version=python_version))
     return ColdStart(
         app_init_ms=round(app_init, 1),
         app_first_invoke_ms=round(app_first, 2),
@@ -366,6 +394,7 @@ def run(*, runs: int, db_runs: int) -> ColdStart:
         snapstart_first_read_ms=round(reads.snapstart_first_read_ms, 2),
         app_total_runs_ms=tuple(round(i + f, 1) for i, f in zip(*app_runs, strict=True)),
         baseline_total_runs_ms=tuple(round(i + f, 1) for i, f in zip(*base_runs, strict=True)),
+        lambda_python=python_version,
     )
 
 
@@ -380,13 +409,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-runs", type=int, default=10)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
+        "--python-version",
+        default=DEFAULT_PYTHON,
+        choices=LAMBDA_PYTHONS,
+        help="the Lambda runtime's Python: every bundle is built and run with it",
+    )
+    parser.add_argument(
         "--importtime", type=Path, metavar="BUNDLE", help="only print the handler's import profile"
     )
     args = parser.parse_args(argv)
     if args.importtime is not None:
-        sys.stdout.write(importtime(args.importtime) + "\n")
+        sys.stdout.write(importtime(args.importtime, python_version=args.python_version) + "\n")
         return 0
-    result = run(runs=args.runs, db_runs=args.db_runs)
+    result = run(runs=args.runs, db_runs=args.db_runs, python_version=args.python_version)
     if args.json:
         sys.stdout.write(json.dumps(asdict(result)) + "\n")
     else:
