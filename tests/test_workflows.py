@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from deployment.bytecode import LAMBDA_PYTHONS
 from tests.conftest import REPO
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
@@ -132,6 +133,15 @@ def test_ci_runs_make_test() -> None:
     assert any(run.startswith("make test") for run in runs)
     python = _steps_using(ci, "actions/setup-python")[0]["with"]["python-version"]
     assert python.split()[-1] == "3.11"  # the last one listed is the default `python`
+
+
+def test_ci_and_deploy_have_every_lambda_python() -> None:
+    """The bundle tests of each version run in CI, and a deploy bundles without Docker."""
+    for workflow in ("ci.yml", "deploy.yml"):
+        steps = _steps_using(
+            _load(REPO / ".github" / "workflows" / workflow), "actions/setup-python"
+        )
+        assert set(LAMBDA_PYTHONS) <= set(steps[0]["with"]["python-version"].split()), workflow
 
 
 def test_deploy_assumes_the_ci_role_with_oidc_and_deploys_the_chosen_target() -> None:
