@@ -27,7 +27,7 @@ help:
 	@echo "make deploy-lambda|deploy-fargate|deploy-ec2  npx cdk deploy Trident-Shared + that target"
 	@echo "make lambda-bundle  Lambda packages for api + jobs in build/lambda/ (size report, zips)"
 	@echo "make lambda-dev     the API through its Lambda handler (emulated) on http://127.0.0.1:9000"
-	@echo "make importtime     -X importtime top 20 of the API handler's init (Python 3.12, bundle)"
+	@echo "make importtime     -X importtime top 20 of the API handler's init (the Lambda Python, bundle)"
 	@echo "make bench    cold start, load, cost per target: bench/results/<date>-<sha>/report.md"
 	@echo "make bench-smoke    every bench stage, as short as possible, into build/bench-smoke/"
 	@echo "make smoke URL=...  prove a running Trident works end to end (default make dev's URL)"

@@ -17,7 +17,13 @@ from pathlib import Path
 # The Lambda Python runtimes a bundle can be built for: the one definition the bundler, the
 # CDK app (``-c lambda_python``) and the bench choose from.
 LAMBDA_PYTHONS = ("3.12", "3.13")
-DEFAULT_PYTHON = "3.12"
+# 3.13: not worse than 3.12 for on-demand cold start, so the default (Lambda Managed
+# Instances need 3.13+ anyway). `python -m bench coldstart --local --json --python-version V`,
+# 3 alternating runs each, medians 3.12 -> 3.13 (2026-12-03, 2 cores): app init 259.5 ->
+# 247.7 ms, hello world 347.3 -> 342.2 ms, ratio 0.749 -> 0.732 (goal <= 1.3); init + first
+# authenticated read 874.4 -> 817.6 ms, db_first_ratio 1.169 -> 1.170 (goal <= 1.2);
+# warm_read_ratio 1.169 -> 1.086 (goal <= 1.25). README: "Lambda Python".
+DEFAULT_PYTHON = "3.13"
 TASK_ROOT = "/var/task"  # where Lambda unpacks the code: the path tracebacks show
 
 

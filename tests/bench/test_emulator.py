@@ -1,4 +1,5 @@
-"""The local Lambda emulator, and the real API bundle running in it (Python 3.12, isolated)."""
+"""The local Lambda emulator, and the real API bundle running in it (the default Lambda
+Python, isolated)."""
 
 from __future__ import annotations
 
