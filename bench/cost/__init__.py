@@ -39,7 +39,7 @@ from bench.cost.inputs import (
     lambda_cpu_scale,
     latest_results,
     measured_inputs,
-    profile_knobs,
+    profile_changes,
 )
 from bench.cost.limits import warnings as limit_warnings
 from bench.cost.model import TARGETS, Model, rps_key
@@ -78,7 +78,7 @@ def model(inputs: Inputs, prices: Prices | None = None) -> dict[str, Any]:
             items[target][rps_key(rps)] = {name: round(usd, 2) for name, usd in lines.items()}
     own = _profile_view(inputs.replace(direct_alb=False), prices)
     others = {
-        name: _profile_view(inputs.replace(**profile_knobs(name), profile=name), prices)
+        name: _profile_view(inputs.replace(**profile_changes(name), profile=name), prices)
         for name in PROFILES
         if name != inputs.profile
     }

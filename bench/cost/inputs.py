@@ -307,6 +307,13 @@ def profile_knobs(profile: str) -> dict[str, Any]:
     return {name: knob(deploy) for name, knob in FROM_DEPLOYMENT.items()}
 
 
+def profile_changes(profile: str) -> dict[str, Any]:
+    """The inputs a profile sets differently from the default one: what pricing the same
+    inputs under that profile changes (a knob set by hand keeps its value otherwise)."""
+    default = profile_knobs("default")
+    return {k: v for k, v in profile_knobs(profile).items() if default[k] != v}
+
+
 def _problems(inputs: Inputs) -> Iterator[str]:
     if not inputs.rps or any(rps < 0 or not math.isfinite(rps) for rps in inputs.rps):
         yield f"rps={list(inputs.rps)}: every RPS must be a number >= 0 (0 prices an idle month)"

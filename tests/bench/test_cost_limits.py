@@ -48,6 +48,18 @@ def test_both_front_doors_and_both_profiles_are_priced(document: dict[str, objec
     assert ha["monthly_usd_direct_alb"]["fargate"]["100"] < ha["monthly_usd"]["fargate"]["100"]
 
 
+def test_the_other_profile_changes_only_its_own_knobs() -> None:
+    """Priced side by side, the ha view keeps a knob set by hand (here the instance type) and
+    changes what the profile changes."""
+    document = model(Inputs(rps=(1.0,), ec2_instance_type="c7g.large"))
+    mine = model(Inputs(rps=(1.0,), ec2_instance_type="c7g.large", min_instances=2))
+    ha = document["profiles"]["ha"]["monthly_usd"]["ec2"]["1"]
+    # Two c7g.large plus the ha profile's second NAT gateway and standby database.
+    assert ha > mine["monthly_usd"]["ec2"]["1"]
+    ha_c6i = model(Inputs(rps=(1.0,)))["profiles"]["ha"]["monthly_usd"]["ec2"]["1"]
+    assert ha < ha_c6i  # c7g.large is cheaper per hour than c6i.large
+
+
 def test_a_load_beyond_a_limit_is_flagged_with_its_knob(document: dict[str, object]) -> None:
     found = document["warnings"]
     assert isinstance(found, list)
