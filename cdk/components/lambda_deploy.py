@@ -60,66 +60,53 @@ class ApiDeployment(Construct):
             "FunctionName": function.function_name,
             "Resource": f"{function.function_name}:{alias.alias_name}",
         }
+        lambda_metric = "AWS/Lambda"
+        # (id, description, metric, threshold, evaluation periods)
+        watched: list[tuple[str, str, cloudwatch.Metric, float, int]] = [
+            (
+                "App5xx",
+                "API 5xx responses from the version being deployed",
+                _per_minute(EMF_NAMESPACE, "errors", "Sum", by_version),
+                max_5xx_per_minute,
+                1,
+            ),
+            # Two slow minutes of three: one slow cold start alone does not roll back.
+            (
+                "AppP99",
+                "API p99 latency of the version being deployed",
+                _per_minute(EMF_NAMESPACE, "latency", "p99", by_version),
+                max_p99_ms,
+                3,
+            ),
+            (
+                "FunctionErrors",
+                "Lambda errors of the version being deployed",
+                _per_minute(
+                    lambda_metric, "Errors", "Sum", {**alias_dims, "ExecutedVersion": version}
+                ),
+                0,
+                1,
+            ),
+            # Throttled calls never reach a version: the alias's count is the signal.
+            (
+                "Throttles",
+                "Lambda throttles on the alias live during a deploy",
+                _per_minute(lambda_metric, "Throttles", "Sum", alias_dims),
+                0,
+                1,
+            ),
+        ]
         self.alarms = [
             rollback_alarm(
                 self,
-                "App5xx",
-                description="API 5xx responses from the version being deployed",
-                metric=cloudwatch.Metric(
-                    namespace=EMF_NAMESPACE,
-                    metric_name="errors",
-                    dimensions_map=by_version,
-                    statistic="Sum",
-                    period=_MINUTE,
-                ),
-                threshold=max_5xx_per_minute,
+                alarm_id,
+                description=description,
+                metric=metric,
+                threshold=threshold,
                 topic=topic,
-            ),
-            rollback_alarm(
-                self,
-                "AppP99",
-                description="API p99 latency of the version being deployed",
-                metric=cloudwatch.Metric(
-                    namespace=EMF_NAMESPACE,
-                    metric_name="latency",
-                    dimensions_map=by_version,
-                    statistic="p99",
-                    period=_MINUTE,
-                ),
-                threshold=max_p99_ms,
-                topic=topic,
-                # Two slow minutes of three: one slow cold start alone does not roll back.
-                evaluation_periods=3,
-            ),
-            rollback_alarm(
-                self,
-                "FunctionErrors",
-                description="Lambda errors of the version being deployed",
-                metric=cloudwatch.Metric(
-                    namespace="AWS/Lambda",
-                    metric_name="Errors",
-                    dimensions_map={**alias_dims, "ExecutedVersion": version},
-                    statistic="Sum",
-                    period=_MINUTE,
-                ),
-                threshold=0,
-                topic=topic,
-            ),
-            rollback_alarm(
-                self,
-                "Throttles",
-                # Throttled calls never reach a version: the alias's count is the signal.
-                description="Lambda throttles on the alias live during a deploy",
-                metric=cloudwatch.Metric(
-                    namespace="AWS/Lambda",
-                    metric_name="Throttles",
-                    dimensions_map=alias_dims,
-                    statistic="Sum",
-                    period=_MINUTE,
-                ),
-                threshold=0,
-                topic=topic,
-            ),
+                evaluation_periods=periods,
+            )
+            for alarm_id, description, metric, threshold, periods in watched
         ]
         self.group = codedeploy.LambdaDeploymentGroup(
             self,
@@ -141,3 +128,15 @@ class ApiDeployment(Construct):
                 ),
             },
         )
+
+
+def _per_minute(
+    namespace: str, name: str, statistic: str, dimensions: dict[str, str]
+) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=namespace,
+        metric_name=name,
+        dimensions_map=dimensions,
+        statistic=statistic,
+        period=_MINUTE,
+    )

@@ -163,15 +163,28 @@ def crash_in(monkeypatch: pytest.MonkeyPatch, *, after_objects: bool) -> None:
     monkeypatch.setattr(storage, "delete_user_objects", crashing)
 
 
+async def crashed_deletion(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    after_objects: bool,
+) -> Account:
+    """An account whose deletion crashed (a 500) before or after its objects went."""
+    account = await full_account(client, database, settings)
+    crash_in(monkeypatch, after_objects=after_objects)
+    assert_problem(await delete_me(client, account), 500, "internal-error")
+    return account
+
+
 async def test_a_deletion_interrupted_before_the_objects_completes_on_retry(
     client: httpx.AsyncClient,
     database: Database,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    account = await full_account(client, database, settings)
-    crash_in(monkeypatch, after_objects=False)
-    assert_problem(await delete_me(client, account), 500, "internal-error")
+    account = await crashed_deletion(client, database, settings, monkeypatch, after_objects=False)
 
     # Half done: nothing deleted yet, but the account is already unusable.
     assert len(objects_of(settings, account.user_id)) == 3
@@ -196,9 +209,7 @@ async def test_a_deletion_interrupted_after_the_objects_is_finished_by_cleanup(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    account = await full_account(client, database, settings)
-    crash_in(monkeypatch, after_objects=True)
-    assert_problem(await delete_me(client, account), 500, "internal-error")
+    account = await crashed_deletion(client, database, settings, monkeypatch, after_objects=True)
     monkeypatch.undo()
     assert objects_of(settings, account.user_id) == []
     assert (await rows_of(database, account.user_id))["users"] == 1

@@ -195,16 +195,24 @@ async def test_worker_lines_are_one_json_shape_without_secrets(
     assert failed["error"] == f"PermanentJobError: token={REDACTED}"
 
 
-@pytest.mark.subprocess
-async def test_sigterm_lets_the_running_job_finish(stack: JobsStack, tmp_path: Path) -> None:
-    job_id = await stack.submit("sleep", {"seconds": 1.5})
-    worker = _start_worker(stack, tmp_path, WORKER_SHUTDOWN_GRACE_S="20")
+async def _sigterm_while_sleeping(
+    stack: JobsStack, tmp_path: Path, *, sleep_s: float, grace_s: str
+) -> str:
+    """A worker stopped by SIGTERM while a ``sleep`` job runs; it must exit 0. The job's id."""
+    job_id = await stack.submit("sleep", {"seconds": sleep_s})
+    worker = _start_worker(stack, tmp_path, WORKER_SHUTDOWN_GRACE_S=grace_s)
     try:
         await _wait_running(stack, job_id)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
     finally:
         worker.kill()
+    return job_id
+
+
+@pytest.mark.subprocess
+async def test_sigterm_lets_the_running_job_finish(stack: JobsStack, tmp_path: Path) -> None:
+    job_id = await _sigterm_while_sleeping(stack, tmp_path, sleep_s=1.5, grace_s="20")
     job = await stack.job(job_id)
     assert (job["status"], job["attempts"]) == ("succeeded", 1)
     assert stack.queue_depth(stack.queues.jobs_queue_url) == 0
@@ -212,14 +220,7 @@ async def test_sigterm_lets_the_running_job_finish(stack: JobsStack, tmp_path: P
 
 @pytest.mark.subprocess
 async def test_sigterm_past_the_grace_hands_the_job_back(stack: JobsStack, tmp_path: Path) -> None:
-    job_id = await stack.submit("sleep", {"seconds": 3})
-    worker = _start_worker(stack, tmp_path, WORKER_SHUTDOWN_GRACE_S="0.3")
-    try:
-        await _wait_running(stack, job_id)
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(30) == 0
-    finally:
-        worker.kill()
+    job_id = await _sigterm_while_sleeping(stack, tmp_path, sleep_s=3, grace_s="0.3")
     handed_back = await stack.job(job_id)
     assert (handed_back["status"], handed_back["error"]) == ("queued", "worker stopped")
     job = await stack.until_status(job_id, "succeeded")
