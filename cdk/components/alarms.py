@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_sns as sns
@@ -36,3 +37,17 @@ def rollback_alarm(
     )
     alarm.add_alarm_action(cw_actions.SnsAction(topic))
     return alarm
+
+
+def per_minute(
+    namespace: str, name: str, dimensions: dict[str, str], statistic: str = "Sum", label: str = ""
+) -> cloudwatch.Metric:
+    """A metric by the minute: what the dashboards plot and the rollback alarms watch."""
+    return cloudwatch.Metric(
+        namespace=namespace,
+        metric_name=name,
+        dimensions_map=dimensions,
+        statistic=statistic,
+        period=Duration.minutes(1),
+        label=label or None,
+    )

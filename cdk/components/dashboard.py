@@ -24,6 +24,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from cdk.components.alarms import per_minute
+
 PERIOD = Duration.minutes(1)
 WIDTH = 8  # three graphs per 24-unit row
 
@@ -44,24 +46,11 @@ class Traffic:
     server_errors: Sequence[cloudwatch.IMetric]
 
 
-def _metric(
-    namespace: str, name: str, dimensions: dict[str, str], statistic: str = "Sum", label: str = ""
-) -> cloudwatch.Metric:
-    return cloudwatch.Metric(
-        namespace=namespace,
-        metric_name=name,
-        dimensions_map=dimensions,
-        statistic=statistic,
-        period=PERIOD,
-        label=label or None,
-    )
-
-
 def http_api_traffic(api: apigwv2.IHttpApi, stage: str = "$default") -> Traffic:
     dims = {"ApiId": api.api_id, "Stage": stage}
 
     def api_metric(name: str, statistic: str = "Sum") -> cloudwatch.Metric:
-        return _metric("AWS/ApiGateway", name, dims, statistic, f"{name} {statistic}")
+        return per_minute("AWS/ApiGateway", name, dims, statistic, f"{name} {statistic}")
 
     return Traffic(
         requests=api_metric("Count"),
@@ -134,7 +123,7 @@ def task_count_widgets(cluster_name: str, services: dict[str, str]) -> list[clou
         graph(
             f"{label} tasks",
             [
-                _metric(
+                per_minute(
                     "ECS/ContainerInsights",
                     name,
                     {"ClusterName": cluster_name, "ServiceName": service},
@@ -158,7 +147,7 @@ def instance_count_widgets(
         graph(
             "EC2 instances",
             [
-                _metric(
+                per_minute(
                     "AWS/AutoScaling", name, {"AutoScalingGroupName": asg_name}, "Average", name
                 )
                 for name in ("GroupInServiceInstances", "GroupDesiredCapacity")
@@ -210,7 +199,7 @@ class TargetDashboard(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         connections = [
-            _metric(
+            per_minute(
                 "AWS/RDS",
                 "DatabaseConnections",
                 {"DBInstanceIdentifier": database_instance_id},
@@ -220,7 +209,7 @@ class TargetDashboard(Construct):
         ]
         if proxy_name is not None:
             connections += [
-                _metric(
+                per_minute(
                     "AWS/RDS",
                     name,
                     {"ProxyName": proxy_name},

@@ -14,14 +14,13 @@ end before CloudFormation touches this stack, so the alias shifts only after the
 
 from __future__ import annotations
 
-from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from cdk.components.alarms import rollback_alarm
+from cdk.components.alarms import per_minute, rollback_alarm
 from cdk.components.nag import acknowledge
 
 # What handlers/api.py writes (POWERTOOLS_METRICS_NAMESPACE and the service name; cdk never
@@ -34,8 +33,6 @@ DEPLOYMENT_CONFIGS = {
     "canary10_5m": codedeploy.LambdaDeploymentConfig.CANARY_10_PERCENT_5_MINUTES,
     "linear10_1m": codedeploy.LambdaDeploymentConfig.LINEAR_10_PERCENT_EVERY_1_MINUTE,
 }
-
-_MINUTE = Duration.minutes(1)
 
 
 class ApiDeployment(Construct):
@@ -66,7 +63,7 @@ class ApiDeployment(Construct):
             (
                 "App5xx",
                 "API 5xx responses from the version being deployed",
-                _per_minute(EMF_NAMESPACE, "errors", "Sum", by_version),
+                per_minute(EMF_NAMESPACE, "errors", by_version, "Sum"),
                 max_5xx_per_minute,
                 1,
             ),
@@ -74,15 +71,15 @@ class ApiDeployment(Construct):
             (
                 "AppP99",
                 "API p99 latency of the version being deployed",
-                _per_minute(EMF_NAMESPACE, "latency", "p99", by_version),
+                per_minute(EMF_NAMESPACE, "latency", by_version, "p99"),
                 max_p99_ms,
                 3,
             ),
             (
                 "FunctionErrors",
                 "Lambda errors of the version being deployed",
-                _per_minute(
-                    lambda_metric, "Errors", "Sum", {**alias_dims, "ExecutedVersion": version}
+                per_minute(
+                    lambda_metric, "Errors", {**alias_dims, "ExecutedVersion": version}, "Sum"
                 ),
                 0,
                 1,
@@ -91,7 +88,7 @@ class ApiDeployment(Construct):
             (
                 "Throttles",
                 "Lambda throttles on the alias live during a deploy",
-                _per_minute(lambda_metric, "Throttles", "Sum", alias_dims),
+                per_minute(lambda_metric, "Throttles", alias_dims, "Sum"),
                 0,
                 1,
             ),
@@ -128,15 +125,3 @@ class ApiDeployment(Construct):
                 ),
             },
         )
-
-
-def _per_minute(
-    namespace: str, name: str, statistic: str, dimensions: dict[str, str]
-) -> cloudwatch.Metric:
-    return cloudwatch.Metric(
-        namespace=namespace,
-        metric_name=name,
-        dimensions_map=dimensions,
-        statistic=statistic,
-        period=_MINUTE,
-    )
