@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
-from app.auth.passwords import Passwords
+from app.auth.passwords import PasswordGate, Passwords
 from app.auth.tokens import AccessClaims, InvalidToken, TokenIssuer
 from app.aws import AwsClients
 from app.config import Settings
@@ -36,6 +36,11 @@ def resources_of(request: Request) -> Resources:
 
 def database_of(request: Request) -> Database:
     return resources_of(request).db
+
+
+def passwords_of(request: Request) -> Passwords:
+    passwords: Passwords = request.app.state.passwords
+    return passwords
 
 
 async def get_settings(request: Request) -> Settings:
@@ -77,16 +82,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_passwords(request: Request) -> Passwords:
-    passwords: Passwords = request.app.state.passwords
-    return passwords
-
-
 async def get_token_issuer(request: Request) -> TokenIssuer:
     return tokens_of(request)
 
 
-PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
 TokenIssuerDep = Annotated[TokenIssuer, Depends(get_token_issuer)]
 
 
@@ -95,6 +94,19 @@ async def get_client_ip(request: Request, settings: AppSettings) -> str:
 
 
 ClientIP = Annotated[str, Depends(get_client_ip)]
+
+
+async def get_password_gate(request: Request, settings: AppSettings, ip: ClientIP) -> PasswordGate:
+    # The database and the hasher looked up, not declared: a dependency costs a resolution.
+    return PasswordGate(
+        db=database_of(request),
+        passwords=passwords_of(request),
+        settings=settings,
+        client_ip=ip,
+    )
+
+
+PasswordGateDep = Annotated[PasswordGate, Depends(get_password_gate)]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 

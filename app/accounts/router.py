@@ -7,15 +7,7 @@ from fastapi import APIRouter, Depends, Response
 from app.accounts.schemas import AccountDelete
 from app.auth.models import User
 from app.auth.tokens import InvalidToken
-from app.deps import (
-    AppSettings,
-    Aws,
-    Caller,
-    ClientIP,
-    DatabaseDep,
-    PasswordsDep,
-    Session,
-)
+from app.deps import Aws, Caller, PasswordGateDep, Session
 from app.errors import problem_responses
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
@@ -47,24 +39,14 @@ async def delete_me(
     body: AccountDelete,
     account: Annotated[User, Depends(get_account)],
     session: Session,
-    db: DatabaseDep,
     aws: Aws,
-    passwords: PasswordsDep,
-    settings: AppSettings,
-    ip: ClientIP,
+    gate: PasswordGateDep,
 ) -> Response:
     # Imported on first use: it brings the files domain, which a Lambda environment serving
     # logins (this router's group) would otherwise load at its cold start for nothing.
     from app.accounts import service
 
     await service.delete_account(
-        db=db,
-        session=session,
-        aws=aws,
-        passwords=passwords,
-        settings=settings,
-        user=account,
-        password=body.password,
-        client_ip=ip,
+        session=session, aws=aws, gate=gate, user=account, password=body.password
     )
     return Response(status_code=204)

@@ -23,10 +23,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import RefreshToken, User
-from app.auth.passwords import Passwords
+from app.auth.passwords import PasswordGate
 from app.auth.service import confirm_password, login_keys
 from app.aws import AwsClients, Duty, performs
-from app.config import Settings
 from app.db import Database
 from app.files import storage
 from app.files.models import StoredFile
@@ -79,30 +78,14 @@ async def finish_deletion(*, db: Database, aws: AwsClients, user_id: uuid.UUID) 
 
 
 async def delete_account(
-    *,
-    db: Database,
-    session: AsyncSession,
-    aws: AwsClients,
-    passwords: Passwords,
-    settings: Settings,
-    user: User,
-    password: str,
-    client_ip: str,
+    *, session: AsyncSession, aws: AwsClients, gate: PasswordGate, user: User, password: str
 ) -> None:
     """The whole deletion, from the password check on; repeating it finishes a crashed one."""
     # End the user's read: the attempt is counted on a connection of its own.
     await session.commit()
-    await confirm_password(
-        db=db,
-        session=session,
-        passwords=passwords,
-        settings=settings,
-        user=user,
-        password=password,
-        client_ip=client_ip,
-    )
+    await confirm_password(session=session, gate=gate, user=user, password=password)
     await start_deletion(session=session, user_id=user.id)
-    await finish_deletion(db=db, aws=aws, user_id=user.id)
+    await finish_deletion(db=gate.db, aws=aws, user_id=user.id)
 
 
 @performs(Duty.HOUSEKEEPING)

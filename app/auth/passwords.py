@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
     from argon2 import PasswordHasher
 
     from app.config import Settings
+    from app.db import Database
 
 
 class Passwords:
@@ -55,3 +57,15 @@ class Passwords:
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordGate:
+    """What setting or checking a password needs besides the password: the hasher, the
+    limits, the caller's address they count against, and the database that counts attempts
+    in transactions of their own."""
+
+    db: Database
+    passwords: Passwords
+    settings: Settings
+    client_ip: str

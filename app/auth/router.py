@@ -8,15 +8,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from app.auth import service
 from app.auth.schemas import RefreshIn, RegisterIn, TokenPair, UserOut
 from app.caching import CONDITIONAL_GET_RESPONSES, conditional_json
-from app.deps import (
-    AppSettings,
-    ClientIP,
-    CurrentUser,
-    DatabaseDep,
-    PasswordsDep,
-    Session,
-    TokenIssuerDep,
-)
+from app.deps import AppSettings, CurrentUser, PasswordGateDep, Session, TokenIssuerDep
 from app.errors import problem_responses
 
 auth_router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -31,22 +23,9 @@ users_router = APIRouter(prefix="/v1/users", tags=["users"])
     summary="Create an account",
     responses=problem_responses(409, 422, 429),
 )
-async def register(
-    body: RegisterIn,
-    db: DatabaseDep,
-    session: Session,
-    passwords: PasswordsDep,
-    settings: AppSettings,
-    ip: ClientIP,
-) -> UserOut:
+async def register(body: RegisterIn, session: Session, gate: PasswordGateDep) -> UserOut:
     user = await service.register(
-        db=db,
-        session=session,
-        passwords=passwords,
-        settings=settings,
-        email=body.email,
-        password=body.password,
-        client_ip=ip,
+        session=session, gate=gate, email=body.email, password=body.password
     )
     return UserOut.model_validate(user)
 
@@ -73,22 +52,14 @@ async def register(
 )
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    db: DatabaseDep,
     session: Session,
-    passwords: PasswordsDep,
+    gate: PasswordGateDep,
     issuer: TokenIssuerDep,
     settings: AppSettings,
-    ip: ClientIP,
     response: Response,
 ) -> TokenPair:
     user = await service.authenticate(
-        db=db,
-        session=session,
-        passwords=passwords,
-        settings=settings,
-        email=form.username,
-        password=form.password,
-        client_ip=ip,
+        session=session, gate=gate, email=form.username, password=form.password
     )
     response.headers["Cache-Control"] = "no-store"
     return await service.issue_tokens(

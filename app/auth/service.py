@@ -11,11 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import ratelimit
 from app.auth.models import RefreshToken, User
-from app.auth.passwords import Passwords
+from app.auth.passwords import PasswordGate
 from app.auth.schemas import TokenPair
 from app.auth.tokens import TokenIssuer, hash_refresh_token, new_refresh_token
 from app.config import Settings
-from app.db import Database
 from app.errors import AppError
 
 BAD_CREDENTIALS = "incorrect email or password"
@@ -25,24 +24,15 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def register(
-    *,
-    db: Database,
-    session: AsyncSession,
-    passwords: Passwords,
-    settings: Settings,
-    email: str,
-    password: str,
-    client_ip: str,
-) -> User:
+async def register(*, session: AsyncSession, gate: PasswordGate, email: str, password: str) -> User:
     await ratelimit.consume(
-        db,
-        keys=[f"register:ip:{client_ip}"],
-        window_s=settings.auth.register_window_s,
-        limit=settings.auth.register_max_per_window,
+        gate.db,
+        keys=[f"register:ip:{gate.client_ip}"],
+        window_s=gate.settings.auth.register_window_s,
+        limit=gate.settings.auth.register_max_per_window,
         what="registrations",
     )
-    password_hash = await passwords.hash(password)
+    password_hash = await gate.passwords.hash(password)
     inserted = await session.scalar(
         insert(User)
         .values(id=uuid.uuid4(), email=normalize_email(email), password_hash=password_hash)
@@ -59,51 +49,38 @@ def login_keys(client_ip: str, email: str) -> list[str]:
     return [f"login:ip:{client_ip}", f"login:account:{normalize_email(email)}"]
 
 
-async def _reserve_attempt(db: Database, settings: Settings, keys: list[str]) -> None:
+async def _reserve_attempt(gate: PasswordGate, keys: list[str]) -> None:
     # Reserve the attempt before checking it, in its own committed transaction: concurrent
     # guesses cannot all slip past the limit, and a failed attempt still counts.
     await ratelimit.consume(
-        db,
+        gate.db,
         keys=keys,
-        window_s=settings.auth.login_window_s,
-        limit=settings.auth.login_max_failures,
+        window_s=gate.settings.auth.login_window_s,
+        limit=gate.settings.auth.login_max_failures,
         what="failed logins",
     )
 
 
 async def confirm_password(
-    *,
-    db: Database,
-    session: AsyncSession,
-    passwords: Passwords,
-    settings: Settings,
-    user: User,
-    password: str,
-    client_ip: str,
+    *, session: AsyncSession, gate: PasswordGate, user: User, password: str
 ) -> None:
     """Ask for the password again before something irreversible: 401 if it is wrong, counted
     against the same limits as logging in (so it is no way round them). The caller's session
     must hold no read: the attempt is counted on a connection of its own."""
-    keys = login_keys(client_ip, user.email)
-    await _reserve_attempt(db, settings, keys)
-    if not await passwords.verify(user.password_hash, password):
+    keys = login_keys(gate.client_ip, user.email)
+    await _reserve_attempt(gate, keys)
+    if not await gate.passwords.verify(user.password_hash, password):
         raise AppError(401, "invalid-credentials", "incorrect password")
     await ratelimit.give_back(session, keys=keys)
 
 
 async def authenticate(
-    *,
-    db: Database,
-    session: AsyncSession,
-    passwords: Passwords,
-    settings: Settings,
-    email: str,
-    password: str,
-    client_ip: str,
+    *, session: AsyncSession, gate: PasswordGate, email: str, password: str
 ) -> User:
     email = normalize_email(email)
-    keys = login_keys(client_ip, email)
-    await _reserve_attempt(db, settings, keys)
+    keys = login_keys(gate.client_ip, email)
+    await _reserve_attempt(gate, keys)
+    passwords = gate.passwords
 
     user = await session.scalar(select(User).where(User.email == email))
     # End the read before hashing: argon2 takes tens of milliseconds of CPU, and a pooled
