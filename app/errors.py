@@ -10,8 +10,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.examples import with_example
 
 # Re-exported: the routers and services know problems by this module.
 from app.problems import PROBLEM_BASE as PROBLEM_BASE
@@ -31,18 +33,14 @@ class FieldError(BaseModel):
 class Problem(BaseModel):
     """Problem details (RFC 9457). ``type`` is stable; clients branch on it."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "type": f"{PROBLEM_BASE}not-found",
-                    "title": "Not Found",
-                    "status": 404,
-                    "detail": "job not found",
-                    "instance": "/v1/jobs/6a1f0c2e-2b5e-4a57-9d0e-3c1f2a8b9e10",
-                    "request_id": "b3f7c1de2a8e4c0f9b6a5d4e3c2b1a09",
-                }
-            ]
+    model_config = with_example(
+        {
+            "type": f"{PROBLEM_BASE}not-found",
+            "title": "Not Found",
+            "status": 404,
+            "detail": "job not found",
+            "instance": "/v1/jobs/6a1f0c2e-2b5e-4a57-9d0e-3c1f2a8b9e10",
+            "request_id": "b3f7c1de2a8e4c0f9b6a5d4e3c2b1a09",
         }
     )
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from app.errors import AppError, problem_responses
+from app.examples import with_example
 from app.observability import get_metrics
 
 router = APIRouter(tags=["ops"])
 
 
 class Health(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+    model_config = with_example({"status": "ok"})
 
     status: str
 

@@ -13,9 +13,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from app.errors import AppError
+from app.examples import with_example
 
 if TYPE_CHECKING:
     from sqlalchemy import Select
@@ -32,10 +33,8 @@ Cursor = Annotated[
 
 
 class Page(BaseModel, Generic[T]):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"items": [], "next_cursor": "MjAyNi0xMS0yN1QxMDowMDowMCswMDowMHw0ZjFj"}]
-        }
+    model_config = with_example(
+        {"items": [], "next_cursor": "MjAyNi0xMS0yN1QxMDowMDowMCswMDowMHw0ZjFj"}
     )
 
     items: list[T]

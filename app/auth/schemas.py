@@ -4,7 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field
+
+from app.examples import with_example
 
 MIN_PASSWORD_LENGTH = 10
 # argon2 hashes whatever it is given; a cap keeps one request from buying minutes of CPU.
@@ -12,28 +14,20 @@ MAX_PASSWORD_LENGTH = 1024
 
 
 class RegisterIn(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"email": "ada@example.com", "password": "correct horse battery"}]
-        }
-    )
+    model_config = with_example({"email": "ada@example.com", "password": "correct horse battery"})
 
     email: EmailStr = Field(max_length=320)
     password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
 
 
 class UserOut(BaseModel):
-    model_config = ConfigDict(
-        from_attributes=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "0b7e8c0e-6a0f-4c43-9a57-1f2d3c4b5a69",
-                    "email": "ada@example.com",
-                    "created_at": "2026-11-27T10:00:00Z",
-                }
-            ]
+    model_config = with_example(
+        {
+            "id": "0b7e8c0e-6a0f-4c43-9a57-1f2d3c4b5a69",
+            "email": "ada@example.com",
+            "created_at": "2026-11-27T10:00:00Z",
         },
+        from_attributes=True,
     )
 
     id: uuid.UUID
@@ -42,16 +36,12 @@ class UserOut(BaseModel):
 
 
 class TokenPair(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "access_token": "eyJhbGciOiJIUzI1NiIsImtpZCI6ImxvY2FsLTEifQ.e30.sig",
-                    "token_type": "bearer",
-                    "expires_in": 900,
-                    "refresh_token": "p0bT1p2Zk3m6Q9s8v7x4y1z0a2c5e7g9",
-                }
-            ]
+    model_config = with_example(
+        {
+            "access_token": "eyJhbGciOiJIUzI1NiIsImtpZCI6ImxvY2FsLTEifQ.e30.sig",
+            "token_type": "bearer",
+            "expires_in": 900,
+            "refresh_token": "p0bT1p2Zk3m6Q9s8v7x4y1z0a2c5e7g9",
         }
     )
 
@@ -62,8 +52,6 @@ class TokenPair(BaseModel):
 
 
 class RefreshIn(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"refresh_token": "p0bT1p2Zk3m6Q9s8v7x4y1z0a2c5e7g9"}]}
-    )
+    model_config = with_example({"refresh_token": "p0bT1p2Zk3m6Q9s8v7x4y1z0a2c5e7g9"})
 
     refresh_token: str = Field(min_length=1, max_length=256)

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from app.examples import with_example
 from app.files import storage
 from app.files.export import write_manifest
 from app.files.names import content_disposition
@@ -41,7 +42,7 @@ async def ingest(ctx: JobContext, data: IngestInput) -> dict[str, Any]:
 
 
 class ExportInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}]})
+    model_config = with_example({}, extra="forbid")
 
 
 @job_kind("export", input_model=ExportInput)

@@ -4,21 +4,17 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from app.examples import with_example
 from app.files.models import FileStatus, StoredFile
 
 _FILE_ID = "5b2f8c1e-3d4a-4e6f-8a9b-0c1d2e3f4a5b"
 
 
 class FileCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"filename": "report.pdf", "content_type": "application/pdf", "size": 48213}
-            ]
-        },
+    model_config = with_example(
+        {"filename": "report.pdf", "content_type": "application/pdf", "size": 48213}, extra="forbid"
     )
 
     filename: str = Field(min_length=1, max_length=1024, description="Shown back sanitised.")
@@ -34,28 +30,24 @@ class UploadForm(BaseModel):
 
 
 class FileUpload(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "file_id": _FILE_ID,
-                    "status": "pending",
-                    "upload": {
-                        "url": "https://trident-uploads.s3.us-east-1.amazonaws.com/",
-                        "fields": {
-                            "Content-Type": "application/pdf",
-                            "success_action_status": "201",
-                            "key": f"incoming/0b7e8c0e-6a0f-4c43-9a57-1f2d3c4b5a69/{_FILE_ID}",
-                            "x-amz-algorithm": "AWS4-HMAC-SHA256",
-                            "x-amz-credential": "AKIA.../20261127/us-east-1/s3/aws4_request",
-                            "x-amz-date": "20261127T100000Z",
-                            "policy": "eyJleHBpcmF0aW9uIjog...",
-                            "x-amz-signature": "9f2c...",
-                        },
-                    },
-                    "expires_at": "2026-11-27T10:10:00Z",
-                }
-            ]
+    model_config = with_example(
+        {
+            "file_id": _FILE_ID,
+            "status": "pending",
+            "upload": {
+                "url": "https://trident-uploads.s3.us-east-1.amazonaws.com/",
+                "fields": {
+                    "Content-Type": "application/pdf",
+                    "success_action_status": "201",
+                    "key": f"incoming/0b7e8c0e-6a0f-4c43-9a57-1f2d3c4b5a69/{_FILE_ID}",
+                    "x-amz-algorithm": "AWS4-HMAC-SHA256",
+                    "x-amz-credential": "AKIA.../20261127/us-east-1/s3/aws4_request",
+                    "x-amz-date": "20261127T100000Z",
+                    "policy": "eyJleHBpcmF0aW9uIjog...",
+                    "x-amz-signature": "9f2c...",
+                },
+            },
+            "expires_at": "2026-11-27T10:10:00Z",
         }
     )
 
@@ -66,21 +58,17 @@ class FileUpload(BaseModel):
 
 
 class FileOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "file_id": _FILE_ID,
-                    "filename": "report.pdf",
-                    "content_type": "application/pdf",
-                    "size": 48213,
-                    "status": "ready",
-                    "sha256": "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b",
-                    "created_at": "2026-11-27T10:00:00Z",
-                    "ready_at": "2026-11-27T10:00:02Z",
-                    "rejected_reason": None,
-                }
-            ]
+    model_config = with_example(
+        {
+            "file_id": _FILE_ID,
+            "filename": "report.pdf",
+            "content_type": "application/pdf",
+            "size": 48213,
+            "status": "ready",
+            "sha256": "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b",
+            "created_at": "2026-11-27T10:00:00Z",
+            "ready_at": "2026-11-27T10:00:02Z",
+            "rejected_reason": None,
         }
     )
 
@@ -100,14 +88,10 @@ class FileOut(BaseModel):
 
 
 class Download(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "url": "https://trident-uploads.s3.us-east-1.amazonaws.com/files/...",
-                    "expires_at": "2026-11-27T10:05:00Z",
-                }
-            ]
+    model_config = with_example(
+        {
+            "url": "https://trident-uploads.s3.us-east-1.amazonaws.com/files/...",
+            "expires_at": "2026-11-27T10:05:00Z",
         }
     )
 

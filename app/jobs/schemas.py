@@ -4,19 +4,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from app.examples import with_example
 from app.jobs.models import Job, JobStatus
 
 
 class JobCreate(BaseModel):
-    model_config = ConfigDict(
+    model_config = with_example(
+        {"kind": "sleep", "input": {"seconds": 1}, "idempotency_key": "nightly-2026-11-27"},
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"kind": "sleep", "input": {"seconds": 1}, "idempotency_key": "nightly-2026-11-27"}
-            ]
-        },
     )
 
     kind: str = Field(min_length=1, max_length=64)
@@ -30,22 +27,18 @@ class JobCreate(BaseModel):
 
 
 class JobOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "job_id": "4f1c8a52-0b7e-4b0e-9c55-2f6d3e1a7b90",
-                    "kind": "sleep",
-                    "status": "succeeded",
-                    "attempts": 1,
-                    "input": {"seconds": 1},
-                    "result": {"slept": 1, "attempt": 1},
-                    "error": None,
-                    "created_at": "2026-11-27T10:00:00Z",
-                    "started_at": "2026-11-27T10:00:00.2Z",
-                    "finished_at": "2026-11-27T10:00:01.2Z",
-                }
-            ]
+    model_config = with_example(
+        {
+            "job_id": "4f1c8a52-0b7e-4b0e-9c55-2f6d3e1a7b90",
+            "kind": "sleep",
+            "status": "succeeded",
+            "attempts": 1,
+            "input": {"seconds": 1},
+            "result": {"slept": 1, "attempt": 1},
+            "error": None,
+            "created_at": "2026-11-27T10:00:00Z",
+            "started_at": "2026-11-27T10:00:00.2Z",
+            "finished_at": "2026-11-27T10:00:01.2Z",
         }
     )
 
