@@ -10,6 +10,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from cdk.components.nag import acknowledge
+from cdk.components.network import security_group
 
 POSTGRES_PORT = 5432
 
@@ -56,12 +57,11 @@ class Database(Construct):
         )
         self.database_name = database_name
         self.username = username
-        self.security_group = ec2.SecurityGroup(
+        self.security_group = security_group(
             self,
             "SecurityGroup",
             vpc=vpc,
             description="Trident database: reachable only from named security groups",
-            allow_all_outbound=False,
         )
         self.instance = rds.DatabaseInstance(
             self,

@@ -27,6 +27,7 @@ from constructs import Construct
 from cdk.components.bundling import REPO_ROOT
 from cdk.components.entry import add_web_targets
 from cdk.components.nag import acknowledge
+from cdk.components.network import security_group
 from deployment.instances import instance_architecture
 
 USER_DATA = REPO_ROOT / "docker" / "ec2" / "user-data.sh"
@@ -137,12 +138,8 @@ class Ec2App(Construct):
                 actions=["elasticloadbalancing:DescribeTargetHealth"], resources=["*"]
             )
         )
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=vpc,
-            description="Trident EC2 instances",
-            allow_all_outbound=True,
+        self.security_group = security_group(
+            self, "SecurityGroup", vpc=vpc, description="Trident EC2 instances", all_outbound=True
         )
         user_data = ec2.UserData.custom("")
         machine = ec2.MachineImage.latest_amazon_linux2023(

@@ -23,6 +23,7 @@ from constructs import Construct
 
 from cdk.components.alarms import rollback_alarm
 from cdk.components.nag import acknowledge
+from cdk.components.network import security_group
 from cdk.components.storage import log_bucket
 
 # The app's own port in the container / on the instance (docker/gunicorn.conf.py).
@@ -145,12 +146,8 @@ class PublicEntry(Construct):
         self.logs_bucket = log_bucket(self, "AccessLogs")
         logs_bucket = self.logs_bucket
         direct = certificate_arn is not None
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "AlbSecurityGroup",
-            vpc=vpc,
-            description=f"Trident {logs_prefix} load balancer",
-            allow_all_outbound=False,
+        self.security_group = security_group(
+            self, "AlbSecurityGroup", vpc=vpc, description=f"Trident {logs_prefix} load balancer"
         )
         self.alb = elbv2.ApplicationLoadBalancer(
             self,

@@ -23,6 +23,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk.components.nag import acknowledge
+from cdk.components.network import security_group
 
 # One per deployment/bytecode.py LAMBDA_PYTHONS entry (-c lambda_python; a test checks):
 # the bundle is built for the same version.
@@ -81,12 +82,12 @@ class AppFunction(Construct):
         reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.security_group = ec2.SecurityGroup(
+        self.security_group = security_group(
             self,
             "SecurityGroup",
             vpc=vpc,
             description=f"Trident {construct_id} function",
-            allow_all_outbound=True,
+            all_outbound=True,
         )
         self.log_group = logs.LogGroup(
             self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY

@@ -11,6 +11,21 @@ from constructs import Construct
 VPC_CIDR = "10.0.0.0/16"
 
 
+def security_group(
+    scope: Construct,
+    construct_id: str,
+    *,
+    vpc: ec2.IVpc,
+    description: str,
+    all_outbound: bool = False,
+) -> ec2.SecurityGroup:
+    """A security group that reaches nothing unless asked (``all_outbound``): what it may
+    reach is granted rule by rule, as ``connections.allow_to`` does."""
+    return ec2.SecurityGroup(
+        scope, construct_id, vpc=vpc, description=description, allow_all_outbound=all_outbound
+    )
+
+
 class Network(Construct):
     """Exposes ``vpc``; the database lives in the isolated subnets, compute in the private ones."""
 
@@ -56,12 +71,11 @@ class Network(Construct):
         )
         if sqs_endpoint:
             # Worth it when job traffic is heavy enough that NAT data charges exceed ~$15/month.
-            endpoint_sg = ec2.SecurityGroup(
+            endpoint_sg = security_group(
                 self,
                 "SqsEndpointSecurityGroup",
                 vpc=self.vpc,
                 description="SQS interface endpoint: HTTPS from inside the VPC",
-                allow_all_outbound=False,
             )
             endpoint_sg.add_ingress_rule(ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(443), "VPC")
             self.vpc.add_interface_endpoint(

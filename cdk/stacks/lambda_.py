@@ -22,6 +22,7 @@ from cdk.components.dashboard import (
 from cdk.components.database import POSTGRES_PORT
 from cdk.components.lambda_api import AppFunction, HttpApiFront, JobsFunctions
 from cdk.components.lambda_deploy import ApiDeployment
+from cdk.components.network import security_group
 from cdk.iam_manifest import Role
 from cdk.stacks.target import TargetStack
 from deployment.sizes import sized_env
@@ -32,12 +33,8 @@ class LambdaStack(TargetStack):
         shared, settings, database = self.shared, self.settings, self.database
 
         # Lambda's connection pooler lives with the only target that needs it.
-        proxy_sg = ec2.SecurityGroup(
-            self,
-            "ProxySecurityGroup",
-            vpc=shared.vpc,
-            description="Trident RDS Proxy",
-            allow_all_outbound=False,
+        proxy_sg = security_group(
+            self, "ProxySecurityGroup", vpc=shared.vpc, description="Trident RDS Proxy"
         )
         self.proxy = rds.DatabaseProxy(
             self,
