@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput
-
-from cdk.components.dashboard import (
-    TargetDashboard,
-    alb_traffic,
-    instance_count_widgets,
-    job_outcome_metrics,
-)
+from cdk.components.dashboard import alb_traffic, instance_count_widgets
 from cdk.components.ec2_api import Ec2App
 from cdk.iam_manifest import Role
 from cdk.stacks.target import TargetStack
@@ -28,10 +21,7 @@ class Ec2Stack(TargetStack):
             instance_type=settings.ec2_instance_type,
             min_instances=settings.ec2_min_instances,
             max_instances=settings.ec2_max_instances,
-            environment={
-                **self.app_environment("ec2", db_host=database.endpoint),
-                "TRUSTED_PROXY_HOPS": str(self.entry.proxy_hops),
-            },
+            environment=self.container_environment("ec2", self.entry),
             web_environment=sized_env(settings, "ec2-web"),
             worker_environment=sized_env(settings, "ec2-worker"),
             db_secret=database.secret,
@@ -44,18 +34,11 @@ class Ec2Stack(TargetStack):
         database.allow_from(self.app.asg, "EC2")
         shared.permissions.grant(Role.EC2_INSTANCE, self.app.role)
 
-        CfnOutput(self, "Url", value=self.entry.url, description="The API's https URL")
         app = self.app
-        self.dashboard = TargetDashboard(
-            self,
-            "Dashboard",
+        self.add_dashboard(
+            "ec2",
             traffic=alb_traffic(self.entry.alb, app.target_group),
             compute=instance_count_widgets(app.asg.auto_scaling_group_name, app.target_group),
-            database_instance_id=database.instance.instance_identifier,
-            proxy_name=None,
-            queue=shared.jobs.queue,
-            dlq=shared.jobs.dlq,
             # One log group for both services on an instance; only the worker runs jobs.
-            jobs=job_outcome_metrics(self, app.log_group, "ec2"),
-        ).dashboard
-        CfnOutput(self, "DashboardName", value=self.dashboard.dashboard_name)
+            jobs_logs=app.log_group,
+        )

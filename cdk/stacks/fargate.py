@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput
 from aws_cdk import aws_ecs as ecs
 
 from cdk.components.container_api import FargateApp, app_image
-from cdk.components.dashboard import (
-    TargetDashboard,
-    alb_traffic,
-    job_outcome_metrics,
-    task_count_widgets,
-)
+from cdk.components.dashboard import alb_traffic, task_count_widgets
 from cdk.iam_manifest import Role
 from cdk.stacks.target import TargetStack
 from deployment.sizes import sized_env
@@ -21,10 +15,6 @@ class FargateStack(TargetStack):
     def build(self) -> None:
         shared, settings, database = self.shared, self.settings, self.database
         self.entry = self.public_entry("fargate")
-        environment = {
-            **self.app_environment("fargate", db_host=database.endpoint),
-            "TRUSTED_PROXY_HOPS": str(self.entry.proxy_hops),
-        }
         self.app = FargateApp(
             self,
             "App",
@@ -32,7 +22,7 @@ class FargateStack(TargetStack):
             listener=self.entry.listener,
             image=app_image(architecture=settings.fargate_architecture),
             architecture=settings.fargate_architecture,
-            environment=environment,
+            environment=self.container_environment("fargate", self.entry),
             secrets={
                 "DB_PASSWORD": ecs.Secret.from_secrets_manager(database.secret, "password"),
                 "JWT_SIGNING_KEYS": ecs.Secret.from_secrets_manager(shared.jwt.secret),
@@ -62,20 +52,13 @@ class FargateStack(TargetStack):
         shared.permissions.grant(Role.FARGATE_WEB, self.app.web_role)
         shared.permissions.grant(Role.FARGATE_WORKER, self.app.worker_role)
 
-        CfnOutput(self, "Url", value=self.entry.url, description="The API's https URL")
         app = self.app
-        self.dashboard = TargetDashboard(
-            self,
-            "Dashboard",
+        self.add_dashboard(
+            "fargate",
             traffic=alb_traffic(self.entry.alb, app.target_group),
             compute=task_count_widgets(
                 app.cluster.cluster_name,
                 {"Web": app.web.service_name, "Worker": app.worker.service_name},
             ),
-            database_instance_id=database.instance.instance_identifier,
-            proxy_name=None,
-            queue=shared.jobs.queue,
-            dlq=shared.jobs.dlq,
-            jobs=job_outcome_metrics(self, app.worker_logs, "fargate"),
-        ).dashboard
-        CfnOutput(self, "DashboardName", value=self.dashboard.dashboard_name)
+            jobs_logs=app.worker_logs,
+        )

@@ -13,12 +13,7 @@ from aws_cdk import aws_sns as sns
 
 from cdk.components.api_domain import ApiDomain
 from cdk.components.bundling import lambda_code
-from cdk.components.dashboard import (
-    TargetDashboard,
-    http_api_traffic,
-    job_outcome_metrics,
-    lambda_widgets,
-)
+from cdk.components.dashboard import http_api_traffic, lambda_widgets
 from cdk.components.database import POSTGRES_PORT
 from cdk.components.lambda_api import AppFunction, HttpApiFront, JobsFunctions
 from cdk.components.lambda_deploy import ApiDeployment
@@ -185,18 +180,13 @@ class LambdaStack(TargetStack):
             CfnOutput(self, "ApiDefaultUrl", value=self.http_api.url)
         CfnOutput(self, "ApiUrl", value=url, description="The API's https URL")
         CfnOutput(self, "ProxyEndpoint", value=self.proxy.endpoint)
-        self.dashboard = TargetDashboard(
-            self,
-            "Dashboard",
+        self.add_dashboard(
+            "lambda",
             traffic=http_api_traffic(self.http_api.api),
             compute=lambda_widgets(self.api_function.function, self.api_function.log_group),
-            database_instance_id=database.instance.instance_identifier,
+            jobs_logs=self.jobs_function.log_group,
             proxy_name=self.proxy.db_proxy_name,
-            queue=shared.jobs.queue,
-            dlq=shared.jobs.dlq,
-            jobs=job_outcome_metrics(self, self.jobs_function.log_group, "lambda"),
-        ).dashboard
-        CfnOutput(self, "DashboardName", value=self.dashboard.dashboard_name)
+        )
 
     def pinned_sessions_alarm(self, *, topic: sns.ITopic) -> cloudwatch.Alarm:
         """Sessions RDS Proxy pinned to one database connection, 15 minutes running: the app
