@@ -31,6 +31,7 @@ from aws_cdk import (
 from aws_cdk import aws_lambda as lambda_
 
 from deployment.bytecode import BundleError, find_python
+from deployment.settings import DeploySettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -158,8 +159,10 @@ def bundling_options(*, function: str, architecture: str, python_version: str) -
     )
 
 
-def lambda_code(*, function: str, architecture: str, python_version: str) -> lambda_.Code:
-    """The code asset of one function (``api``, ``jobs`` or ``migrate``)."""
+def lambda_code(*, function: str, settings: DeploySettings) -> lambda_.Code:
+    """The code asset of one function (``api``, ``jobs`` or ``migrate``), for the architecture
+    and Lambda Python ``settings`` choose."""
+    architecture, python_version = settings.lambda_architecture, settings.lambda_python
     if function not in FUNCTIONS:
         raise ValueError(f"unknown function {function!r}")
     return lambda_.Code.from_asset(

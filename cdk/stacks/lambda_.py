@@ -67,11 +67,7 @@ class LambdaStack(TargetStack):
         self.api_function = AppFunction(
             self,
             "Api",
-            code=lambda_code(
-                function="api",
-                architecture=settings.lambda_architecture,
-                python_version=settings.lambda_python,
-            ),
+            code=lambda_code(function="api", settings=settings),
             handler="handlers.api.handler",
             description="Trident API (FastAPI via Mangum)",
             environment=environment,
@@ -81,11 +77,7 @@ class LambdaStack(TargetStack):
             reserved_concurrency=settings.lambda_reserved_concurrency,
             **common,
         )
-        jobs_code = lambda_code(
-            function="jobs",
-            architecture=settings.lambda_architecture,
-            python_version=settings.lambda_python,
-        )
+        jobs_code = lambda_code(function="jobs", settings=settings)
         self.jobs_function = AppFunction(
             self,
             "Jobs",

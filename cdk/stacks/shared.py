@@ -116,11 +116,7 @@ class SharedStack(Stack):
             "Migrations",
             vpc=self.vpc,
             database=self.database,
-            code=lambda_code(
-                function="migrate",
-                architecture=settings.lambda_architecture,
-                python_version=settings.lambda_python,
-            ),
+            code=lambda_code(function="migrate", settings=settings),
             environment={
                 **app_environment(
                     target="lambda",
