@@ -154,6 +154,18 @@ def register_slowly(base_url: str, email: str, in_flight: threading.Event) -> ht
     )
 
 
+def log_in(base_url: str, email: str) -> str:
+    """The access token of a password login, which must succeed."""
+    tokens = httpx.post(
+        base_url + "/v1/auth/token",
+        data={"username": email, "password": PASSWORD},
+        timeout=10,
+    )
+    assert tokens.status_code == 200, tokens.text
+    access: str = tokens.json()["access_token"]
+    return access
+
+
 def refuses_connections(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -194,13 +206,7 @@ def test_make_dev_serves_stops_on_ctrl_c_and_restarts_with_data_kept(
             timeout=10,
         )
         assert registered.status_code == 201, registered.text
-        tokens = httpx.post(
-            first.base_url + "/v1/auth/token",
-            data={"username": email, "password": PASSWORD},
-            timeout=10,
-        )
-        assert tokens.status_code == 200, tokens.text
-        access = tokens.json()["access_token"]
+        access = log_in(first.base_url, email)
         me = httpx.get(
             first.base_url + "/v1/users/me",
             headers={"Authorization": f"Bearer {access}"},
@@ -248,19 +254,9 @@ def test_make_dev_serves_stops_on_ctrl_c_and_restarts_with_data_kept(
         second.wait_healthy()
         assert httpx.get(second.base_url + "/ready", timeout=5).status_code == 200
         # Same account, same key ring: the token from the first run still works too.
-        again = httpx.post(
-            second.base_url + "/v1/auth/token",
-            data={"username": email, "password": PASSWORD},
-            timeout=10,
-        )
-        assert again.status_code == 200, again.text
-        late_login = httpx.post(
-            second.base_url + "/v1/auth/token",
-            data={"username": late_email, "password": PASSWORD},
-            timeout=10,
-        )
-        assert late_login.status_code == 200, late_login.text
-        for token in (again.json()["access_token"], access):
+        again = log_in(second.base_url, email)
+        log_in(second.base_url, late_email)
+        for token in (again, access):
             me = httpx.get(
                 second.base_url + "/v1/users/me",
                 headers={"Authorization": f"Bearer {token}"},

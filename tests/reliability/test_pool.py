@@ -24,19 +24,19 @@ POOL, OVERFLOW = 2, 1
 POOL_TIMEOUT_S = 0.5
 BURST_POOL_TIMEOUT_S = 3.0
 REQUEST_TIMEOUT_S = 5.0
+# A small pool to exhaust, and limits no test here should run into.
+SMALL_POOL = {
+    "db_pool_size": POOL,
+    "db_max_overflow": OVERFLOW,
+    "request_timeout_s": REQUEST_TIMEOUT_S,
+    "login_max_failures": 100_000,
+    "files_presign_max_per_window": 100_000,
+}
 
 
 @pytest.fixture
 async def pool_app(committed_app: Callable[..., Awaitable[CommittedApp]]) -> CommittedApp:
-    return await committed_app(
-        db_pool_size=POOL,
-        db_max_overflow=OVERFLOW,
-        db_pool_timeout_s=POOL_TIMEOUT_S,
-        request_timeout_s=REQUEST_TIMEOUT_S,
-        ready_timeout_s=2.0,
-        login_max_failures=100_000,
-        files_presign_max_per_window=100_000,
-    )
+    return await committed_app(**SMALL_POOL, db_pool_timeout_s=POOL_TIMEOUT_S, ready_timeout_s=2.0)
 
 
 async def timed(request: Any) -> tuple[httpx.Response, float]:
@@ -99,14 +99,7 @@ async def test_bursts_beyond_the_pool_queue_for_connections_instead_of_failing(
     nearly all of them time out at once."""
     # A pool timeout long enough for a fair queue on a loaded machine, short enough that a
     # request deadlocked on a second connection still fails well inside the test.
-    app, client = await committed_app(
-        db_pool_size=POOL,
-        db_max_overflow=OVERFLOW,
-        db_pool_timeout_s=BURST_POOL_TIMEOUT_S,
-        request_timeout_s=REQUEST_TIMEOUT_S,
-        login_max_failures=100_000,
-        files_presign_max_per_window=100_000,
-    )
+    app, client = await committed_app(**SMALL_POOL, db_pool_timeout_s=BURST_POOL_TIMEOUT_S)
     email = "burst@example.com"
     created = await client.post("/v1/auth/register", json={"email": email, "password": PASSWORD})
     assert created.status_code == 201
