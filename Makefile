@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # everything it imports from source again, pytest's assertion rewriting included.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: dev test browser lint fmt typecheck migrate lock clean help synth deploy-lambda deploy-fargate deploy-ec2 destroy
+.PHONY: dev test browser lint fmt typecheck migrate lock clean help synth deploy-lambda deploy-lambda-mi deploy-fargate deploy-ec2 destroy
 
 help:
 	@echo "make dev      start PostgreSQL, S3/SQS (moto) and the API on http://127.0.0.1:8000"
@@ -23,8 +23,8 @@ help:
 	@echo "make lock     re-resolve every requirements*.lock from pyproject.toml"
 	@echo "make fuzz     the reliability suite (tests/reliability), longer: more examples and load"
 	@echo "make audit    pip-audit of the locks, then cdk-nag + cfn-lint (via make synth) summarised"
-	@echo "make synth    CDK: all four stacks into cdk.out/ (cdk-nag + cfn-lint), no AWS account needed"
-	@echo "make deploy-lambda|deploy-fargate|deploy-ec2  npx cdk deploy Trident-Shared + that target"
+	@echo "make synth    CDK: all five stacks into cdk.out/ (cdk-nag + cfn-lint), no AWS account needed"
+	@echo "make deploy-lambda|deploy-lambda-mi|deploy-fargate|deploy-ec2  npx cdk deploy Trident-Shared + that target"
 	@echo "make lambda-bundle  Lambda packages for api + jobs in build/lambda/ (size report, zips)"
 	@echo "make lambda-dev     the API through its Lambda handler (emulated) on http://127.0.0.1:9000"
 	@echo "make importtime     -X importtime top 20 of the API handler's init (the Lambda Python, bundle)"
@@ -104,8 +104,9 @@ synth: $(STAMP) node_modules/.package-lock.json
 # STAGE=dev|prod (deployment/settings.py STAGES) deploys the stage's stacks, Trident-<stage>-*.
 STAGE ?=
 STACKS := Trident$(if $(STAGE),-$(STAGE))
-deploy-lambda deploy-fargate deploy-ec2: deploy-%: $(STAMP) node_modules/.package-lock.json
-	$(CDK) deploy --no-notices $(if $(STAGE),-c stage=$(STAGE)) $(CDK_FLAGS) $(STACKS)-Shared $(STACKS)-$(subst ec2,Ec2,$(subst fargate,Fargate,$(subst lambda,Lambda,$*)))
+# Stack suffixes: lambda -> Lambda, lambda-mi -> LambdaMI, fargate -> Fargate, ec2 -> Ec2.
+deploy-lambda deploy-lambda-mi deploy-fargate deploy-ec2: deploy-%: $(STAMP) node_modules/.package-lock.json
+	$(CDK) deploy --no-notices $(if $(STAGE),-c stage=$(STAGE)) $(CDK_FLAGS) $(STACKS)-Shared $(STACKS)-$(subst ec2,Ec2,$(subst fargate,Fargate,$(subst lambda,Lambda,$(subst lambda-mi,LambdaMI,$*))))
 
 destroy: $(STAMP) node_modules/.package-lock.json
 	$(CDK) destroy --no-notices $(CDK_FLAGS) --all

@@ -93,6 +93,7 @@ class Role(StrEnum):
     # Receiving and deleting are the SQS event source's, which CDK grants with the mapping.
     LAMBDA_JOBS = "lambda-jobs"
     LAMBDA_HOUSEKEEPING = "lambda-housekeeping"
+    LAMBDA_MI_API = "lambda-mi-api"  # the same API on Lambda Managed Instances
     MIGRATION = "migration"  # the database only
     FARGATE_WEB = "fargate-web"
     FARGATE_WORKER = "fargate-worker"
@@ -105,6 +106,7 @@ ROLE_DUTIES: Mapping[Role, frozenset[Duty]] = {
     Role.LAMBDA_API: frozenset({Duty.SERVE_HTTP}),
     Role.LAMBDA_JOBS: frozenset({Duty.RUN_JOBS}),
     Role.LAMBDA_HOUSEKEEPING: frozenset({Duty.HOUSEKEEPING}),
+    Role.LAMBDA_MI_API: frozenset({Duty.SERVE_HTTP}),
     Role.MIGRATION: frozenset(),
     Role.FARGATE_WEB: frozenset({Duty.SERVE_HTTP}),
     Role.FARGATE_WORKER: _WORKER,

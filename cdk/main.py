@@ -16,12 +16,19 @@ from cdk.stacks.ci import CI_STACK_NAME, CiStack
 from cdk.stacks.ec2 import Ec2Stack
 from cdk.stacks.fargate import FargateStack
 from cdk.stacks.lambda_ import LambdaStack
+from cdk.stacks.lambda_mi import LambdaMiStack
 from cdk.stacks.shared import SharedStack
+from cdk.stacks.target import TargetStack
 from deployment.settings import DeploySettings, SettingsError
 
 # target -> (stack class, stack name suffix, description)
-TARGET_STACKS: dict[str, tuple[type[LambdaStack | FargateStack | Ec2Stack], str, str]] = {
-    "lambda": (LambdaStack, "Lambda", "on AWS Lambda: HTTP API, functions, RDS Proxy"),
+TARGET_STACKS: dict[str, tuple[type[TargetStack], str, str]] = {
+    "lambda": (LambdaStack, "Lambda", "on AWS Lambda: HTTP API, functions"),
+    "lambda-mi": (
+        LambdaMiStack,
+        "LambdaMI",
+        "on Lambda Managed Instances: HTTP API, capacity provider, API function",
+    ),
     "fargate": (FargateStack, "Fargate", "on Fargate: web and worker services behind HTTPS"),
     "ec2": (Ec2Stack, "Ec2", "on EC2: Auto Scaling group behind HTTPS"),
 }
@@ -49,7 +56,7 @@ def build_app(app: App | None = None, *, nag: bool = True) -> App:
         app,
         f"{prefix}-Shared",
         settings=settings,
-        description="Trident shared: VPC, PostgreSQL, S3, SQS, secrets, migrations",
+        description="Trident shared: VPC, PostgreSQL, RDS Proxy, S3, SQS, secrets, migrations",
     )
     stacks.append(shared)
     for target in settings.targets:

@@ -16,13 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
+from deployment import lambda_mi
 from deployment.bytecode import DEFAULT_PYTHON, LAMBDA_PYTHONS
 
 # Re-exported: callers import both from here, as before the instance table moved out.
 from deployment.errors import SettingsError as SettingsError
 from deployment.instances import instance_vcpus as instance_vcpus
 
-TARGETS = ("lambda", "fargate", "ec2")
+TARGETS = ("lambda", "lambda-mi", "fargate", "ec2")
+# The targets whose functions reach the database through the one RDS Proxy (Trident-Shared).
+PROXY_TARGETS = ("lambda", "lambda-mi")
 
 # A sensible max_connections per RDS instance size (RDS's own default is memory / 9.5 MB).
 _MAX_CONNECTIONS = {
@@ -139,6 +142,31 @@ class DeploySettings:
     lambda_domain_name: str | None = None
     lambda_certificate_arn: str | None = None
 
+    # --- Lambda Managed Instances target (deployment/lambda_mi.py: the rules and AWS's facts)
+    # Instance types the capacity provider may launch (empty: Lambda chooses, AWS's advice
+    # for availability). M family: 4 GiB per vCPU, as lambda_mi_memory_per_vcpu.
+    lambda_mi_instance_types: tuple[str, ...] = (
+        "m7i.large",
+        "m7i.xlarge",
+        "m6i.large",
+        "m6i.xlarge",
+    )
+    lambda_mi_architecture: str = "x86_64"
+    # vCPUs of all the provider's instances together: the cost ceiling and the process bound.
+    lambda_mi_max_vcpus: int = 12
+    # Processes (one request each) per execution environment: PerExecutionEnvironmentMax-
+    # Concurrency. 6 per vCPU, not AWS's 16: 12 vCPUs x 6 fit RDS Proxy's share (72).
+    lambda_mi_per_env_concurrency: int = 6
+    # An execution environment's memory (MB) and memory per vCPU (GiB): 4096 / 4 = 1 vCPU.
+    lambda_mi_memory: int = 4096
+    lambda_mi_memory_per_vcpu: int = 4
+    lambda_mi_python: str = "3.13"
+    # Execution environments of the live version kept running (AWS's default 3, one per AZ).
+    lambda_mi_min_environments: int = 3
+    lambda_mi_max_environments: int | None = None
+    lambda_mi_domain_name: str | None = None
+    lambda_mi_certificate_arn: str | None = None
+
     # --- rollback alarms (Lambda canary per version; ECS deployment alarms on the web tier)
     # 5xx responses in one minute; p99 latency over a minute, in milliseconds.
     rollback_5xx_count: int = 5
@@ -234,18 +262,23 @@ class DeploySettings:
             )
         if self.rollback_5xx_count < 0 or self.rollback_p99_ms < 1:
             raise SettingsError("rollback_5xx_count must be >= 0 and rollback_p99_ms >= 1")
-        if self.lambda_certificate_arn and not _ACM_ARN.fullmatch(self.lambda_certificate_arn):
-            raise SettingsError(
-                "lambda_certificate_arn must be an ACM certificate ARN "
-                "(arn:aws:acm:<region>:<account>:certificate/<id>)"
-            )
+        for target in PROXY_TARGETS:
+            knob = f"{target.replace('-', '_')}_certificate_arn"
+            arn = getattr(self, knob)
+            if arn and not _ACM_ARN.fullmatch(arn):
+                raise SettingsError(
+                    f"{knob} must be an ACM certificate ARN "
+                    "(arn:aws:acm:<region>:<account>:certificate/<id>)"
+                )
         for target in TARGETS:
-            domain = getattr(self, f"{target}_domain_name")
-            cert = getattr(self, f"{target}_certificate_arn")
+            prefix = target.replace("-", "_")
+            domain = getattr(self, f"{prefix}_domain_name")
+            cert = getattr(self, f"{prefix}_certificate_arn")
             if bool(domain) != bool(cert):
                 raise SettingsError(
-                    f"{target}_domain_name and {target}_certificate_arn go together"
+                    f"{prefix}_domain_name and {prefix}_certificate_arn go together"
                 )
+        lambda_mi.validate(self)
 
     # --- derived values
 
@@ -276,10 +309,8 @@ class DeploySettings:
     def connection_budget(self) -> dict[str, int]:
         """Worst-case database connections per consumer, for the targets synthesized."""
         budget: dict[str, int] = {"reserved": RESERVED_CONNECTIONS}
-        if "lambda" in self.targets:
-            budget["lambda (RDS Proxy)"] = (
-                self.max_connections * self.proxy_max_connections_percent // 100
-            )
+        if self.proxy_targets:
+            budget[f"RDS Proxy ({', '.join(self.proxy_targets)})"] = self.proxy_share
         if "fargate" in self.targets:
             per_process = self.fargate_db_pool_size + self.fargate_db_max_overflow
             budget["fargate web"] = self.fargate_max_tasks * self.fargate_web_workers * per_process
@@ -302,12 +333,29 @@ class DeploySettings:
                 "workers or pool sizes, lower proxy_max_connections_percent, deploy fewer "
                 "targets (-c targets=...), or raise db_max_connections / db_instance_class."
             )
+        if "lambda-mi" in self.targets:
+            lambda_mi.check_budget(self, self.proxy_share)
+
+    @property
+    def proxy_targets(self) -> tuple[str, ...]:
+        """The synthesized targets that share RDS Proxy (it exists when this is not empty)."""
+        return tuple(t for t in PROXY_TARGETS if t in self.targets)
+
+    @property
+    def proxy_share(self) -> int:
+        """Database connections RDS Proxy may open: its share of ``max_connections``."""
+        return self.max_connections * self.proxy_max_connections_percent // 100
 
     @property
     def page_origins(self) -> tuple[str, ...]:
         """The origins the upload page is served from that are known at synth: each target's
         own domain (the default URLs are only known once deployed)."""
-        names = (self.lambda_domain_name, self.fargate_domain_name, self.ec2_domain_name)
+        names = (
+            self.lambda_domain_name,
+            self.lambda_mi_domain_name,
+            self.fargate_domain_name,
+            self.ec2_domain_name,
+        )
         return tuple(f"https://{name}" for name in names if name)
 
     @property
@@ -324,6 +372,15 @@ class DeploySettings:
         if not self.lambda_certificate_arn:
             return None
         return self.lambda_certificate_arn.split(":")[3]
+
+    def lambda_runtime(self, target: str = "lambda") -> tuple[str, str]:
+        """(architecture, Python version) a Lambda target's functions run on: ``lambda`` (the
+        on-demand functions) or ``lambda-mi`` (Lambda Managed Instances)."""
+        if target == "lambda":
+            return self.lambda_architecture, self.lambda_python
+        if target == "lambda-mi":
+            return self.lambda_mi_architecture, self.lambda_mi_python
+        raise SettingsError(f"{target} is not a Lambda target")
 
     def custom_domain(self, target: str) -> tuple[str | None, str | None]:
         """(domain name, certificate ARN) a container target serves HTTPS on; (None, None)

@@ -12,9 +12,18 @@ from __future__ import annotations
 from deployment.settings import DeploySettings
 
 # A deployment's processes: target, then what the process does.
-ROLES = ("lambda-api", "lambda-jobs", "fargate-web", "fargate-worker", "ec2-web", "ec2-worker")
-# One connection per execution environment: it serves one request at a time, and RDS Proxy
-# multiplexes the environments onto the database.
+ROLES = (
+    "lambda-api",
+    "lambda-jobs",
+    "lambda-mi-api",
+    "fargate-web",
+    "fargate-worker",
+    "ec2-web",
+    "ec2-worker",
+)
+# One connection per process, which serves one request at a time: an on-demand execution
+# environment, or one of a managed instance environment's processes (each its own engine);
+# RDS Proxy multiplexes them onto the database.
 LAMBDA_POOL_SIZE = 1
 
 

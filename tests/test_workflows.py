@@ -148,7 +148,7 @@ def test_deploy_assumes_the_ci_role_with_oidc_and_deploys_the_chosen_target() ->
     deploy = _load(REPO / ".github" / "workflows" / "deploy.yml")
     triggers: dict[str, Any] = deploy.get("on") or deploy[True]  # YAML 1.1: bare `on` is true
     inputs = triggers["workflow_dispatch"]["inputs"]
-    assert inputs["target"]["options"] == ["lambda", "fargate", "ec2"]
+    assert inputs["target"]["options"] == ["lambda", "lambda-mi", "fargate", "ec2"]
     assert inputs["environment"]["options"] == ["dev", "prod"]
     assert triggers["push"]["tags"] == ["v*"]
     assert deploy["permissions"] == {"id-token": "write", "contents": "read"}

@@ -26,6 +26,7 @@ class ApiDomain(Construct):
         stage: apigwv2.IHttpStage,
         domain_name: str,
         certificate_arn: str,
+        knob: str = "lambda_certificate_arn",
     ) -> None:
         super().__init__(scope, construct_id)
         certificate_region = certificate_arn.split(":")[3]  # settings check the ARN's shape
@@ -38,7 +39,7 @@ class ApiDomain(Construct):
                 CfnRuleAssertion(
                     assert_=Fn.condition_equals(certificate_region, Aws.REGION),
                     assert_description=(
-                        f"lambda_certificate_arn is in {certificate_region}, but a regional API "
+                        f"{knob} is in {certificate_region}, but a regional API "
                         "Gateway domain needs an ACM certificate in the stack's own region: "
                         "request or import one there and pass its ARN."
                     ),

@@ -159,10 +159,10 @@ def bundling_options(*, function: str, architecture: str, python_version: str) -
     )
 
 
-def lambda_code(*, function: str, settings: DeploySettings) -> lambda_.Code:
+def lambda_code(*, function: str, settings: DeploySettings, target: str = "lambda") -> lambda_.Code:
     """The code asset of one function (``api``, ``jobs`` or ``migrate``), for the architecture
-    and Lambda Python ``settings`` choose."""
-    architecture, python_version = settings.lambda_architecture, settings.lambda_python
+    and Python ``settings`` choose for the Lambda ``target`` (``lambda`` or ``lambda-mi``)."""
+    architecture, python_version = settings.lambda_runtime(target)
     if function not in FUNCTIONS:
         raise ValueError(f"unknown function {function!r}")
     return lambda_.Code.from_asset(

@@ -117,6 +117,29 @@ def lambda_widgets(
     ]
 
 
+def managed_instance_widgets(function: lambda_.IFunction) -> list[cloudwatch.IWidget]:
+    """Invocations and concurrency, duration, and errors / throttles: no cold starts to
+    count (environments start before they take traffic), and throttles are what scaling
+    too slowly looks like (traffic more than doubling within 5 minutes)."""
+    return [
+        graph(
+            "API function: invocations, concurrency",
+            [
+                function.metric_invocations(period=PERIOD),
+                function.metric("ConcurrentExecutions", statistic="Maximum", period=PERIOD),
+            ],
+        ),
+        graph(
+            "API function: duration p50 / p99 (ms)",
+            [function.metric_duration(statistic=s, period=PERIOD) for s in ("p50", "p99")],
+        ),
+        graph(
+            "API function: errors, throttles",
+            [function.metric_errors(period=PERIOD), function.metric_throttles(period=PERIOD)],
+        ),
+    ]
+
+
 def task_count_widgets(cluster_name: str, services: dict[str, str]) -> list[cloudwatch.IWidget]:
     """ECS tasks running and desired per service (Container Insights, on for the cluster)."""
     return [
@@ -239,8 +262,9 @@ class TargetDashboard(Construct):
                     [dlq.metric_approximate_number_of_messages_visible(period=PERIOD)],
                 ),
             ],
-            [graph("Jobs succeeded / failed", jobs)],
         ]
+        if jobs:  # a target that runs no jobs has none to count
+            rows.append([graph("Jobs succeeded / failed", jobs)])
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",

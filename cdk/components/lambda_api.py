@@ -4,6 +4,7 @@ SQS-driven jobs function with its housekeeping schedule."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import jsii
 from aws_cdk import Duration, RemovalPolicy
@@ -57,10 +58,12 @@ _POLICY_REASONS = {
 
 
 class AppFunction(Construct):
-    """One Python function in the VPC's private subnets, with its log group and alias ``live``.
+    """One Python function with its log group and alias ``live``: in the VPC's private
+    subnets with a security group of its own (``security_group``), or, given no ``vpc``, on a
+    capacity provider, whose instances are in the VPC instead (Lambda Managed Instances).
 
     Exposes ``function``, ``alias`` (what integrations and event sources invoke, so that
-    SnapStart's published versions are what runs) and ``security_group``.
+    published versions are what runs) and ``security_group`` (None without ``vpc``).
     """
 
     def __init__(
@@ -71,7 +74,7 @@ class AppFunction(Construct):
         code: lambda_.Code,
         handler: str,
         description: str,
-        vpc: ec2.IVpc,
+        vpc: ec2.IVpc | None,
         environment: dict[str, str],
         memory_mb: int,
         timeout: Duration,
@@ -80,15 +83,24 @@ class AppFunction(Construct):
         log_retention: logs.RetentionDays,
         snapstart: bool = False,
         reserved_concurrency: int | None = None,
+        version_options: lambda_.VersionOptions | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.security_group = security_group(
-            self,
-            "SecurityGroup",
-            vpc=vpc,
-            description=f"Trident {construct_id} function",
-            all_outbound=True,
-        )
+        self.security_group: ec2.SecurityGroup | None = None
+        network: dict[str, Any] = {}
+        if vpc is not None:
+            self.security_group = security_group(
+                self,
+                "SecurityGroup",
+                vpc=vpc,
+                description=f"Trident {construct_id} function",
+                all_outbound=True,
+            )
+            network = {
+                "vpc": vpc,
+                "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+                "security_groups": [self.security_group],
+            }
         self.log_group = logs.LogGroup(
             self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
         )
@@ -106,13 +118,12 @@ class AppFunction(Construct):
             description=description,
             memory_size=memory_mb,
             timeout=timeout,
-            vpc=vpc,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-            security_groups=[self.security_group],
             environment=environment,
             log_group=self.log_group,
             reserved_concurrent_executions=reserved_concurrency,
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
+            current_version_options=version_options,
+            **network,
         )
         self.alias = lambda_.Alias(
             self, "Live", alias_name="live", version=self.function.current_version

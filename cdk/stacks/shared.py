@@ -20,6 +20,7 @@ from cdk.components.database import Database
 from cdk.components.migrations import MigrationStep
 from cdk.components.network import Network
 from cdk.components.permissions import DutyPolicies
+from cdk.components.proxy import Proxy
 from cdk.components.queue import JobsQueue
 from cdk.components.retention import retention
 from cdk.components.secrets import JwtKeys
@@ -110,6 +111,20 @@ class SharedStack(Stack):
         self.jobs.dlq_depth_alarm(self, "DlqDepth").add_alarm_action(
             cw_actions.SnsAction(self.alarm_topic)
         )
+
+        # Both Lambda targets' pooler, here so that one share of max_connections serves both
+        # (cdk/components/proxy.py); only when one of them is synthesized.
+        self.proxy: Proxy | None = None
+        if settings.proxy_targets:
+            self.proxy = Proxy(
+                self,
+                "Proxy",
+                vpc=self.vpc,
+                database=self.database,
+                max_connections_percent=settings.proxy_max_connections_percent,
+                topic=self.alarm_topic,
+            )
+            CfnOutput(self, "ProxyEndpoint", value=self.proxy.endpoint)
 
         self.migrations = MigrationStep(
             self,

@@ -10,9 +10,12 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk.components.api_domain import ApiDomain
 from cdk.components.app_env import app_environment
 from cdk.components.dashboard import TargetDashboard, Traffic, job_outcome_metrics
 from cdk.components.entry import PublicEntry
+from cdk.components.lambda_api import AppFunction, HttpApiFront
+from cdk.components.lambda_deploy import ApiDeployment
 from cdk.stacks.shared import SharedStack
 
 
@@ -74,11 +77,12 @@ class TargetStack(Stack):
         *,
         traffic: Traffic,
         compute: Sequence[cloudwatch.IWidget],
-        jobs_logs: logs.ILogGroup,
+        jobs_logs: logs.ILogGroup | None,
         proxy_name: str | None = None,
     ) -> None:
         """The target's dashboard, named in an output: its traffic, compute and the jobs logged
-        to ``jobs_logs``, beside the shared database and queues."""
+        to ``jobs_logs`` (None: the target runs no jobs), beside the shared database and
+        queues."""
         shared = self.shared
         self.dashboard = TargetDashboard(
             self,
@@ -89,6 +93,62 @@ class TargetStack(Stack):
             proxy_name=proxy_name,
             queue=shared.jobs.queue,
             dlq=shared.jobs.dlq,
-            jobs=job_outcome_metrics(self, jobs_logs, target),
+            jobs=[] if jobs_logs is None else job_outcome_metrics(self, jobs_logs, target),
         ).dashboard
         CfnOutput(self, "DashboardName", value=self.dashboard.dashboard_name)
+
+    def serve_http(
+        self,
+        api: AppFunction,
+        *,
+        domain_name: str | None,
+        certificate_arn: str | None,
+        knob: str,
+    ) -> tuple[HttpApiFront, ApiDeployment]:
+        """A Lambda target's front door: the HTTP API on ``api``'s alias ``live``, which
+        CodeDeploy moves to each new version (``lambda_deployment``) and rolls back on
+        alarms, optionally on a domain of its own; outputs ``ApiUrl`` (and the DNS target)."""
+        settings = self.settings
+        http_api = HttpApiFront(
+            self,
+            "Http",
+            target=api.alias,
+            throttle_rate=settings.api_throttle_rate,
+            throttle_burst=settings.api_throttle_burst,
+            log_retention=self.shared.log_retention,
+        )
+        deployment = ApiDeployment(
+            self,
+            "ApiDeployment",
+            function=api.function,
+            alias=api.alias,
+            deployment=settings.lambda_deployment,
+            max_5xx_per_minute=settings.rollback_5xx_count,
+            max_p99_ms=settings.rollback_p99_ms,
+            topic=self.shared.alarm_topic,
+        )
+        url = http_api.url
+        if domain_name and certificate_arn:
+            domain = ApiDomain(
+                self,
+                "ApiDomain",
+                api=http_api.api,
+                stage=http_api.stage,
+                domain_name=domain_name,
+                certificate_arn=certificate_arn,
+                knob=knob,
+            )
+            url = domain.url
+            CfnOutput(
+                self,
+                "ApiDomainTarget",
+                value=domain.dns_target,
+                description=(
+                    f"Point {domain_name} here (CNAME, or an alias record in hosted zone "
+                    "ApiDomainHostedZoneId)"
+                ),
+            )
+            CfnOutput(self, "ApiDomainHostedZoneId", value=domain.hosted_zone_id)
+            CfnOutput(self, "ApiDefaultUrl", value=http_api.url)
+        CfnOutput(self, "ApiUrl", value=url, description="The API's https URL")
+        return http_api, deployment

@@ -70,6 +70,18 @@ VARIANT_CONTEXT = {
     "lambda_deployment": "canary10_5m",
     "lambda_domain_name": "lambda.example.com",
     "lambda_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/lambda",
+    # Graviton managed instances, 1 vCPU at 8 GiB, 20 environments x 4 processes (80 <= the
+    # proxy's 100 of 250).
+    "lambda_mi_architecture": "arm64",
+    "lambda_mi_instance_types": "m7g.large,m7g.xlarge",
+    "lambda_mi_memory": "8192",
+    "lambda_mi_memory_per_vcpu": "8",
+    "lambda_mi_max_vcpus": "24",
+    "lambda_mi_per_env_concurrency": "4",
+    "lambda_mi_min_environments": "4",
+    "lambda_mi_max_environments": "20",
+    "lambda_mi_domain_name": "mi.example.com",
+    "lambda_mi_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/mi",
     "rollback_5xx_count": "3",
     "rollback_p99_ms": "2000",
 }

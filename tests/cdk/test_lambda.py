@@ -1,9 +1,11 @@
-"""Trident-Lambda: RDS Proxy, the functions, the HTTP API, the SQS event source."""
+"""Trident-Lambda: the functions, the HTTP API, the SQS event source; and the RDS Proxy both
+Lambda targets share, in Trident-Shared."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match
 
 from cdk.components.lambda_api import RUNTIMES
@@ -21,12 +23,30 @@ def _function(assembly: Assembly, handler: str, stack: str = "Lambda") -> tuple[
 
 
 def _proxy_id(assembly: Assembly) -> str:
-    (proxy_id,) = assembly.resources("Lambda", "AWS::RDS::DBProxy")
+    (proxy_id,) = assembly.resources("Shared", "AWS::RDS::DBProxy")
     return proxy_id
 
 
+def _from_shared(logical_id: str, attribute: str | None = None) -> Any:
+    """How a target stack reads a Trident-Shared value (a weak reference)."""
+    name = f"Ref{logical_id}" if attribute is None else f"FnGetAtt{logical_id}{attribute}"
+    return {
+        "Fn::GetStackOutput": {
+            "StackName": "Trident-Shared",
+            "Region": {"Ref": "AWS::Region"},
+            "OutputName": Match.string_like_regexp(f"^PublishOutput{name}"),
+        }
+    }
+
+
+def test_one_proxy_for_both_lambda_targets_in_shared(assembly: Assembly) -> None:
+    assert not assembly.resources("Lambda", "AWS::RDS::DBProxy")
+    assert not assembly.resources("LambdaMI", "AWS::RDS::DBProxy")
+    assert "ProxyEndpoint" in assembly.json("Shared")["Outputs"]
+
+
 def test_proxy_requires_tls_and_iam_auth(assembly: Assembly) -> None:
-    lambda_ = assembly.template("Lambda")
+    lambda_ = assembly.template("Shared")
     lambda_.has_resource_properties(
         "AWS::RDS::DBProxy",
         {
@@ -48,7 +68,17 @@ def test_api_function_runtime_size_and_database_settings(assembly: Assembly) -> 
     assert props["Architectures"] == ["x86_64"]
     assert props["MemorySize"] == 1024
     env = props["Environment"]["Variables"]
-    assert env["DB_HOST"] == {"Fn::GetAtt": [_proxy_id(assembly), "Endpoint"]}
+    assembly.template("Lambda").has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "handlers.api.handler",
+            "Environment": {
+                "Variables": Match.object_like(
+                    {"DB_HOST": _from_shared(_proxy_id(assembly), "Endpoint")}
+                )
+            },
+        },
+    )
     assert env["DB_IAM_AUTH"] == "true"
     assert env["DB_STATEMENT_CACHE_SIZE"] == "100"  # proxy_statement_cache_size
     assert env["DB_SSLMODE"] == "require"
@@ -78,64 +108,75 @@ def test_app_settings_match_the_queue(assembly: Assembly) -> None:
 
 
 def test_function_reaches_the_proxy_on_5432(assembly: Assembly) -> None:
-    proxy = assembly.resources("Lambda", "AWS::RDS::DBProxy")[_proxy_id(assembly)]
+    proxy = assembly.resources("Shared", "AWS::RDS::DBProxy")[_proxy_id(assembly)]
     (proxy_sg,) = proxy["Properties"]["VpcSecurityGroupIds"]
+    proxy_sg_id = proxy_sg["Fn::GetAtt"][0]
     _, fn = _function(assembly, "handlers.api.handler")
     (function_sg,) = fn["Properties"]["VpcConfig"]["SecurityGroupIds"]
+    # In this stack: Trident-Shared never points at a target.
     assembly.template("Lambda").has_resource_properties(
         "AWS::EC2::SecurityGroupIngress",
         {
             "IpProtocol": "tcp",
             "FromPort": 5432,
             "ToPort": 5432,
-            "GroupId": proxy_sg,
+            "GroupId": _from_shared(proxy_sg_id, "GroupId"),
             "SourceSecurityGroupId": function_sg,
         },
     )
 
 
-def test_proxy_reaches_the_database_from_this_stack(assembly: Assembly) -> None:
-    proxy = assembly.resources("Lambda", "AWS::RDS::DBProxy")[_proxy_id(assembly)]
+def test_proxy_reaches_the_database_in_shared(assembly: Assembly) -> None:
+    proxy = assembly.resources("Shared", "AWS::RDS::DBProxy")[_proxy_id(assembly)]
     (proxy_sg,) = proxy["Properties"]["VpcSecurityGroupIds"]
-    assembly.template("Lambda").has_resource_properties(
+    assembly.template("Shared").has_resource_properties(
         "AWS::EC2::SecurityGroupIngress",
-        {"FromPort": 5432, "SourceSecurityGroupId": proxy_sg, "GroupId": Match.any_value()},
+        # The port is the instance's (a GetAtt), the database's security group the target.
+        {"SourceSecurityGroupId": proxy_sg, "GroupId": Match.any_value()},
     )
 
 
-def test_api_role_may_connect_as_the_db_user_through_the_proxy(assembly: Assembly) -> None:
-    _, fn = _function(assembly, "handlers.api.handler")
-    role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+@pytest.mark.parametrize("stack", ["Lambda", "LambdaMI"])
+def test_api_role_may_connect_as_the_db_user_through_the_proxy(
+    assembly: Assembly, stack: str
+) -> None:
     proxy_arn = {"Fn::GetAtt": [_proxy_id(assembly), "DBProxyArn"]}
-    assembly.template("Lambda").has_resource_properties(
-        "AWS::IAM::Policy",
+    (policy_id,) = [
+        lid
+        for lid, policy in assembly.resources("Shared", "AWS::IAM::ManagedPolicy").items()
+        if "rds-db:connect" in str(policy)
+    ]
+    assembly.template("Shared").has_resource_properties(
+        "AWS::IAM::ManagedPolicy",
         {
-            "Roles": [{"Ref": role_id}],
             "PolicyDocument": {
-                "Statement": Match.array_with(
-                    [
-                        {
-                            "Effect": "Allow",
-                            "Action": "rds-db:connect",
-                            "Resource": {
-                                "Fn::Join": [
-                                    "",
-                                    Match.array_with(
-                                        [
-                                            ":dbuser:",
-                                            {"Fn::Select": [6, {"Fn::Split": [":", proxy_arn]}]},
-                                            "/trident",
-                                        ]
-                                    ),
-                                ]
-                            },
-                        }
-                    ]
-                ),
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "rds-db:connect",
+                        "Resource": {
+                            "Fn::Join": [
+                                "",
+                                Match.array_with(
+                                    [
+                                        ":dbuser:",
+                                        {"Fn::Select": [6, {"Fn::Split": [":", proxy_arn]}]},
+                                        "/trident",
+                                    ]
+                                ),
+                            ]
+                        },
+                    }
+                ],
                 "Version": Match.any_value(),
             },
         },
     )
+    _, fn = _function(assembly, "handlers.api.handler", stack)
+    role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = assembly.resources(stack, "AWS::IAM::Role")[role_id]
+    assert str(_from_shared(policy_id)["Fn::GetStackOutput"]["StackName"]) in str(role)
+    assert f"PublishOutputRef{policy_id}" in str(role["Properties"]["ManagedPolicyArns"])
 
 
 def test_jobs_consume_sqs_with_partial_batch_failures(assembly: Assembly) -> None:
@@ -191,13 +232,12 @@ def test_errors_throttles_and_pinned_proxy_sessions_alarm(assembly: Assembly) ->
     # The deployment's rollback alarms are tested in test_deploy_safety.py.
     alarms = [a for a in every if "(rollback)" not in a["Properties"]["AlarmDescription"]]
     metrics = sorted(alarm["Properties"]["MetricName"] for alarm in alarms)
-    assert metrics == [
-        "DatabaseConnectionsCurrentlySessionPinned",
-        *["Errors"] * 3,
-        *["Throttles"] * 3,
-    ]
+    assert metrics == [*["Errors"] * 3, *["Throttles"] * 3]
     assert all(alarm["Properties"]["AlarmActions"] for alarm in alarms)
-    (pinned,) = (a for a in alarms if a["Properties"]["Namespace"] == "AWS/RDS")
+    # The proxy's, with the proxy in Trident-Shared.
+    shared = assembly.resources("Shared", "AWS::CloudWatch::Alarm").values()
+    (pinned,) = (a for a in shared if a["Properties"]["Namespace"] == "AWS/RDS")
+    assert pinned["Properties"]["AlarmActions"]
     (dimension,) = pinned["Properties"]["Dimensions"]
     assert dimension["Name"] == "ProxyName"
     assert dimension["Value"]["Ref"].startswith("Proxy")

@@ -6,6 +6,7 @@ import pytest
 
 from cdk.components.ec2_api import USER_DATA, render_user_data
 from deployment.instances import instance_architecture
+from deployment.lambda_mi import max_environments, max_processes
 from deployment.settings import DeploySettings, SettingsError, instance_vcpus
 
 
@@ -104,7 +105,7 @@ def test_connection_budget_overflow_names_every_consumer() -> None:
     # 20 tasks x 2 workers x (3 + 2) connections
     assert "fargate web 200" in message
     assert "max_connections is 180" in message
-    assert "lambda (RDS Proxy) 72" in message
+    assert "RDS Proxy (lambda, lambda-mi) 72" in message
 
 
 def test_fewer_targets_free_connections() -> None:
@@ -162,3 +163,72 @@ def test_graviton_ec2_is_a_valid_choice() -> None:
 def test_user_data_placeholders_must_all_be_filled() -> None:
     with pytest.raises(ValueError, match="placeholders"):
         render_user_data(USER_DATA, {"REGION": "us-east-1"})
+
+
+def test_lambda_mi_defaults_fill_the_proxy_share_and_no_more() -> None:
+    settings = DeploySettings()
+    # 12 vCPUs / (4096 MB at 4 GiB per vCPU) = 12 environments x 6 processes.
+    assert (max_environments(settings), max_processes(settings)) == (12, 72)
+    assert max_processes(settings) <= settings.proxy_share == 72
+    # One proxy for both Lambda targets: counted once.
+    assert settings.connection_budget()["RDS Proxy (lambda, lambda-mi)"] == 72
+    assert "RDS Proxy (lambda)" in DeploySettings(targets=("lambda",)).connection_budget()
+    assert not any("Proxy" in k for k in DeploySettings(targets=("ec2",)).connection_budget())
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"lambda_mi_per_env_concurrency": "16"},  # AWS's default per vCPU: 192 processes
+        {"lambda_mi_max_vcpus": "24"},
+        {"proxy_max_connections_percent": "30"},  # the proxy's share shrinks to 54
+    ],
+)
+def test_lambda_mi_processes_beyond_the_proxy_share_are_refused(context: dict[str, str]) -> None:
+    settings = DeploySettings.from_context(context.get)
+    with pytest.raises(SettingsError, match="Lambda Managed Instances can run") as caught:
+        settings.check_connection_budget()
+    message = str(caught.value)
+    for knob in ("lambda_mi_per_env_concurrency", "lambda_mi_max_vcpus", "the proxy may open"):
+        assert knob in message
+    # Without the target, nothing counts its processes.
+    DeploySettings.from_context({**context, "targets": "lambda,fargate,ec2"}.get)
+    settings.replace(targets=("lambda", "fargate", "ec2")).check_connection_budget()
+
+
+def test_lambda_mi_max_environments_bounds_the_processes() -> None:
+    settings = DeploySettings.from_context(
+        {"lambda_mi_max_vcpus": "48", "lambda_mi_max_environments": "10"}.get
+    )
+    assert max_processes(settings) == 60
+    settings.check_connection_budget()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("lambda_mi_python", "3.12", "lambda_mi_python: '3.12' cannot run on Lambda Managed"),
+        ("lambda_mi_architecture", "arm64", "m7i.large is not arm64"),
+        ("lambda_mi_instance_types", "m7i.large,x9.huge", "unknown instance type 'x9.huge'"),
+        ("lambda_mi_max_vcpus", "8", "lambda_mi_max_vcpus must be within 12..15000"),
+        ("lambda_mi_memory_per_vcpu", "3", "lambda_mi_memory_per_vcpu must be one of"),
+        ("lambda_mi_memory", "6144", "multiple of lambda_mi_memory_per_vcpu"),
+        ("lambda_mi_memory", "1024", "lambda_mi_memory must be within 2048"),
+        ("lambda_mi_per_env_concurrency", "0", "lambda_mi_per_env_concurrency must be within"),
+        ("lambda_mi_max_environments", "2", "lambda_mi_min_environments must be >= 0 and <="),
+        ("lambda_mi_domain_name", "api.example.com", "lambda_mi_domain_name and lambda_mi_cert"),
+        ("targets", "lambda-mi", "lambda-mi has no jobs consumer of its own"),
+    ],
+)
+def test_bad_lambda_mi_knobs_are_refused_by_name(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        DeploySettings.from_context({name: value}.get)
+
+
+def test_lambda_mi_on_graviton_takes_graviton_types() -> None:
+    context = {"lambda_mi_architecture": "arm64", "lambda_mi_instance_types": "m7g.large"}
+    settings = DeploySettings.from_context(context.get)
+    assert settings.lambda_mi_instance_types == ("m7g.large",)
+    # Nothing: Lambda picks the instance types.
+    settings = DeploySettings.from_context({**context, "lambda_mi_instance_types": ""}.get)
+    assert settings.lambda_mi_instance_types == ()

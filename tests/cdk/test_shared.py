@@ -202,6 +202,7 @@ def test_dead_letters_raise_an_alarm(assembly: Assembly) -> None:
 ALLOWED = [
     "https://app.example.com",
     "https://lambda.example.com",
+    "https://mi.example.com",
     "https://api.example.com",
     "https://ec2.example.com",
 ]

@@ -52,7 +52,12 @@ def lambda_environments(assembly: Assembly) -> dict[str, dict[str, str]]:
         "handlers.jobs.handler",
         "handlers.jobs.housekeeping",
     }
-    return {f"{handler} ({role})": env for handler, (role, env) in found.items()}
+    environments = {f"{handler} ({role})": env for handler, (role, env) in found.items()}
+    (managed,) = assembly.resources("LambdaMI", "AWS::Lambda::Function").values()
+    environments["managed instances (lambda-mi-api)"] = _plain(
+        managed["Properties"]["Environment"]["Variables"]
+    )
+    return environments
 
 
 def fargate_environments(assembly: Assembly) -> dict[str, dict[str, str]]:
