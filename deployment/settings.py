@@ -383,13 +383,18 @@ class DeploySettings:
         raise SettingsError(f"{target} is not a Lambda target")
 
     def custom_domain(self, target: str) -> tuple[str | None, str | None]:
-        """(domain name, certificate ARN) a container target serves HTTPS on; (None, None)
-        puts CloudFront in front instead."""
-        if target == "fargate":
-            return self.fargate_domain_name, self.fargate_certificate_arn
-        if target == "ec2":
-            return self.ec2_domain_name, self.ec2_certificate_arn
-        raise SettingsError(f"{target} takes no domain of its own here")
+        """(domain name, certificate ARN) ``target`` serves HTTPS on, from its knobs
+        ``<target>_domain_name`` and ``<target>_certificate_arn``: (None, None) leaves a
+        container target behind CloudFront and a Lambda target on its HTTP API's own URL."""
+        domains = {
+            "lambda": (self.lambda_domain_name, self.lambda_certificate_arn),
+            "lambda-mi": (self.lambda_mi_domain_name, self.lambda_mi_certificate_arn),
+            "fargate": (self.fargate_domain_name, self.fargate_certificate_arn),
+            "ec2": (self.ec2_domain_name, self.ec2_certificate_arn),
+        }
+        if target not in domains:
+            raise SettingsError(f"{target} takes no domain of its own here")
+        return domains[target]
 
     def bucket_cors_rules(self) -> list[dict[str, Any]]:
         """Bucket CORS from ``files_cors_origins`` (the app's FILES_CORS_ORIGINS).

@@ -84,11 +84,8 @@ def graph(title: str, metrics: Sequence[cloudwatch.IMetric]) -> cloudwatch.Graph
     return cloudwatch.GraphWidget(title=title, left=list(metrics), width=WIDTH, height=6)
 
 
-def lambda_widgets(
-    function: lambda_.IFunction, log_group: logs.ILogGroup
-) -> list[cloudwatch.IWidget]:
-    """Invocations and concurrency, duration, and init duration / cold starts from the
-    REPORT lines (Lambda publishes no init metric; a SnapStart restore shows as restores)."""
+def _function_load(function: lambda_.IFunction) -> list[cloudwatch.IWidget]:
+    """The API function's invocations and concurrency, and its duration p50 / p99."""
     return [
         graph(
             "API function: invocations, concurrency",
@@ -101,6 +98,16 @@ def lambda_widgets(
             "API function: duration p50 / p99 (ms)",
             [function.metric_duration(statistic=s, period=PERIOD) for s in ("p50", "p99")],
         ),
+    ]
+
+
+def lambda_widgets(
+    function: lambda_.IFunction, log_group: logs.ILogGroup
+) -> list[cloudwatch.IWidget]:
+    """Invocations and concurrency, duration, and init duration / cold starts from the
+    REPORT lines (Lambda publishes no init metric; a SnapStart restore shows as restores)."""
+    return [
+        *_function_load(function),
         cloudwatch.LogQueryWidget(
             title="API function: cold starts and init duration (ms)",
             log_group_names=[log_group.log_group_name],
@@ -122,17 +129,7 @@ def managed_instance_widgets(function: lambda_.IFunction) -> list[cloudwatch.IWi
     count (environments start before they take traffic), and throttles are what scaling
     too slowly looks like (traffic more than doubling within 5 minutes)."""
     return [
-        graph(
-            "API function: invocations, concurrency",
-            [
-                function.metric_invocations(period=PERIOD),
-                function.metric("ConcurrentExecutions", statistic="Maximum", period=PERIOD),
-            ],
-        ),
-        graph(
-            "API function: duration p50 / p99 (ms)",
-            [function.metric_duration(statistic=s, period=PERIOD) for s in ("p50", "p99")],
-        ),
+        *_function_load(function),
         graph(
             "API function: errors, throttles",
             [function.metric_errors(period=PERIOD), function.metric_throttles(period=PERIOD)],

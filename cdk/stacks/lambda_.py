@@ -8,7 +8,7 @@ from typing import Any
 from aws_cdk import Duration
 
 from cdk.components.bundling import lambda_code
-from cdk.components.dashboard import http_api_traffic, lambda_widgets
+from cdk.components.dashboard import lambda_widgets
 from cdk.components.lambda_api import AppFunction, JobsFunctions
 from cdk.iam_manifest import Role
 from cdk.stacks.target import TargetStack
@@ -104,16 +104,9 @@ class LambdaStack(TargetStack):
         # jobs alias moves at once, with the stack: the consumer must read whatever the new
         # API enqueues (a half-shifted jobs alias would hand new messages to old code), and a
         # failing job is retried by SQS and ends in the DLQ (alarmed), not in a user's 5xx.
-        self.http_api, self.api_deployment = self.serve_http(
-            self.api_function,
-            domain_name=settings.lambda_domain_name,
-            certificate_arn=settings.lambda_certificate_arn,
-            knob="lambda_certificate_arn",
-        )
-        self.add_dashboard(
+        self.serve_http(
             "lambda",
-            traffic=http_api_traffic(self.http_api.api),
+            self.api_function,
             compute=lambda_widgets(self.api_function.function, self.api_function.log_group),
             jobs_logs=self.jobs_function.log_group,
-            proxy_name=proxy.name,
         )

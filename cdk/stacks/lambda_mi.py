@@ -20,7 +20,7 @@ from aws_cdk import aws_lambda as lambda_
 
 from cdk.components.bundling import lambda_code
 from cdk.components.capacity import ManagedInstances
-from cdk.components.dashboard import http_api_traffic, managed_instance_widgets
+from cdk.components.dashboard import managed_instance_widgets
 from cdk.components.lambda_api import AppFunction
 from cdk.iam_manifest import Role
 from cdk.stacks.target import TargetStack
@@ -81,17 +81,10 @@ class LambdaMiStack(TargetStack):
         shared.permissions.grant(Role.LAMBDA_MI_API, fn.role)
         self.api_function.alarms(self, topic=shared.alarm_topic)
 
-        self.http_api, self.api_deployment = self.serve_http(
-            self.api_function,
-            domain_name=settings.lambda_mi_domain_name,
-            certificate_arn=settings.lambda_mi_certificate_arn,
-            knob="lambda_mi_certificate_arn",
-        )
-        self.add_dashboard(
+        self.serve_http(
             "lambda-mi",
-            traffic=http_api_traffic(self.http_api.api),
+            self.api_function,
             compute=managed_instance_widgets(fn),
             jobs_logs=None,  # jobs run on Trident-Lambda (or the container workers)
-            proxy_name=proxy.name,
         )
         CfnOutput(self, "CapacityProviderArn", value=self.capacity.provider.capacity_provider_arn)

@@ -12,7 +12,12 @@ from constructs import Construct
 
 from cdk.components.api_domain import ApiDomain
 from cdk.components.app_env import app_environment
-from cdk.components.dashboard import TargetDashboard, Traffic, job_outcome_metrics
+from cdk.components.dashboard import (
+    TargetDashboard,
+    Traffic,
+    http_api_traffic,
+    job_outcome_metrics,
+)
 from cdk.components.entry import PublicEntry
 from cdk.components.lambda_api import AppFunction, HttpApiFront
 from cdk.components.lambda_deploy import ApiDeployment
@@ -99,25 +104,29 @@ class TargetStack(Stack):
 
     def serve_http(
         self,
+        target: str,
         api: AppFunction,
         *,
-        domain_name: str | None,
-        certificate_arn: str | None,
-        knob: str,
-    ) -> tuple[HttpApiFront, ApiDeployment]:
-        """A Lambda target's front door: the HTTP API on ``api``'s alias ``live``, which
-        CodeDeploy moves to each new version (``lambda_deployment``) and rolls back on
-        alarms, optionally on a domain of its own; outputs ``ApiUrl`` (and the DNS target)."""
-        settings = self.settings
-        http_api = HttpApiFront(
+        compute: Sequence[cloudwatch.IWidget],
+        jobs_logs: logs.ILogGroup | None,
+    ) -> None:
+        """A Lambda target's front door and dashboard: the HTTP API (``http_api``) on
+        ``api``'s alias ``live``, which CodeDeploy (``api_deployment``) moves to each new
+        version (``lambda_deployment``) and rolls back on alarms, on the target's own domain
+        when its knobs name one; outputs ``ApiUrl`` (and the DNS target). The dashboard shows
+        the HTTP API's traffic, ``compute``, Trident-Shared's RDS Proxy and the jobs logged to
+        ``jobs_logs``."""
+        settings, shared = self.settings, self.shared
+        assert shared.proxy is not None  # Trident-Shared makes one for a Lambda target
+        self.http_api = HttpApiFront(
             self,
             "Http",
             target=api.alias,
             throttle_rate=settings.api_throttle_rate,
             throttle_burst=settings.api_throttle_burst,
-            log_retention=self.shared.log_retention,
+            log_retention=shared.log_retention,
         )
-        deployment = ApiDeployment(
+        self.api_deployment = ApiDeployment(
             self,
             "ApiDeployment",
             function=api.function,
@@ -125,18 +134,19 @@ class TargetStack(Stack):
             deployment=settings.lambda_deployment,
             max_5xx_per_minute=settings.rollback_5xx_count,
             max_p99_ms=settings.rollback_p99_ms,
-            topic=self.shared.alarm_topic,
+            topic=shared.alarm_topic,
         )
-        url = http_api.url
+        url = self.http_api.url
+        domain_name, certificate_arn = settings.custom_domain(target)
         if domain_name and certificate_arn:
             domain = ApiDomain(
                 self,
                 "ApiDomain",
-                api=http_api.api,
-                stage=http_api.stage,
+                api=self.http_api.api,
+                stage=self.http_api.stage,
                 domain_name=domain_name,
                 certificate_arn=certificate_arn,
-                knob=knob,
+                knob=f"{target.replace('-', '_')}_certificate_arn",
             )
             url = domain.url
             CfnOutput(
@@ -149,6 +159,12 @@ class TargetStack(Stack):
                 ),
             )
             CfnOutput(self, "ApiDomainHostedZoneId", value=domain.hosted_zone_id)
-            CfnOutput(self, "ApiDefaultUrl", value=http_api.url)
+            CfnOutput(self, "ApiDefaultUrl", value=self.http_api.url)
         CfnOutput(self, "ApiUrl", value=url, description="The API's https URL")
-        return http_api, deployment
+        self.add_dashboard(
+            target,
+            traffic=http_api_traffic(self.http_api.api),
+            compute=compute,
+            jobs_logs=jobs_logs,
+            proxy_name=shared.proxy.name,
+        )
