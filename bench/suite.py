@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import coldstart, cost, load, report, worker
-from bench.cost.inputs import RESULTS_DIR, Inputs, measured_inputs
-from bench.cost.model import TARGETS, Model
+from bench.cost.inputs import Inputs
+from bench.cost.measured import RESULTS_DIR, measured_inputs
+from bench.cost.model import CONTAINERS, TARGETS, Model
 from bench.cost.prices import load_prices
 from bench.report.summary import summary_table
 from deployment.lockfile import REPO
@@ -115,7 +116,7 @@ def cost_curve(inputs: Inputs, points: int = 60) -> dict[str, list[float]]:
     curve: dict[str, list[float]] = {"rps": [round(r, 3) for r in grid]}
     for target in TARGETS:
         curve[target] = [round(engine.total(target, r), 2) for r in grid]
-        if target != "lambda":
+        if target in CONTAINERS:
             curve[f"{target}_direct_alb"] = [round(direct.total(target, r), 2) for r in grid]
     return curve
 

@@ -1,9 +1,10 @@
 """What each target costs per month: ``python -m bench cost [--rps 1,10,100] [--json]``.
 
 Each target's total is everything its deployment creates: its own stack (Trident-Lambda,
--Fargate or -Ec2) plus Trident-Shared, as cdk/stacks and cdk/components build them with the
-defaults of deployment/settings.py. Prices come from bench/prices.toml (unit, region, date checked
-and source for each); a month is 730 hours; free tiers are never applied.
+-LambdaMI, -Fargate or -Ec2) plus Trident-Shared, as cdk/stacks and cdk/components build them
+with the defaults of deployment/settings.py (Trident-LambdaMI with Trident-Lambda's on-demand
+jobs function, which consumes its jobs). Prices come from bench/prices.toml (unit, region,
+date checked and source for each); a month is 730 hours; free tiers are never applied.
 
 Inputs: the average RPS, a peak-to-average ratio (containers are sized for the peak; Lambda
 pays per request), per-request figures measured by ``python -m bench load`` and per-job ones
@@ -12,15 +13,17 @@ by ``python -m bench worker`` (read from the latest bench/results/*/results.json
 Every input appears under ``assumptions``, marked ``measured`` or ``assumed``.
 
 Keys of the JSON (stable; other tools read them): ``monthly_usd[target][rps]`` (total),
-``line_items[target][rps][item]``, ``crossover_rps[fargate|ec2]`` (the lowest average RPS,
-to 1 RPS, at which that target costs less than Lambda; null if never up to 1 000 000),
+``line_items[target][rps][item]``, ``crossover_rps[lambda_mi|fargate|ec2]`` (the lowest
+average RPS, to 1 RPS, at which that target costs less than Lambda; null if never up to
+1 000 000; ``crossover_rps_direct_alb`` the same with the containers on a direct ALB),
 ``assumptions[name] = {value, source, note}``, ``notes`` (limits of the model).
 
 This module makes the document and the command; the parts are modules of this package:
-``prices`` (bench/prices.toml), ``inputs`` (every input, and those a bench run measured),
-``model`` (line items per target), ``choices`` (SnapStart, Fargate Spot, a Savings Plan,
-Graviton: what each adds or discounts) and ``crossover`` (where a container target gets
-cheaper).
+``prices`` (bench/prices.toml), ``inputs`` (every input), ``measured`` (those a bench run
+measured), ``model`` (line items per target), ``managed`` (the capacity Lambda Managed
+Instances keep at a load), ``limits`` (where a load exceeds the stack), ``choices``
+(SnapStart, Fargate Spot, a Savings Plan, Graviton: what each adds or discounts),
+``crossover`` (where a target gets cheaper than Lambda) and ``sensitivity``.
 """
 
 from __future__ import annotations
@@ -33,15 +36,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from bench.cost.inputs import (
-    InputError,
-    Inputs,
-    lambda_cpu_scale,
-    latest_results,
-    measured_inputs,
-    profile_changes,
-)
+from bench.cost.inputs import InputError, Inputs, lambda_cpu_scale, profile_changes
 from bench.cost.limits import warnings as limit_warnings
+from bench.cost.measured import latest_results, measured_inputs
 from bench.cost.model import TARGETS, Model, rps_key
 from bench.cost.prices import Prices, load_prices
 from bench.cost.sensitivity import crossovers, sensitivity
@@ -97,6 +94,8 @@ def model(inputs: Inputs, prices: Prices | None = None) -> dict[str, Any]:
                 "fargate_web_tasks": engine.fargate_tasks(rps)[0],
                 "fargate_worker_tasks": engine.fargate_tasks(rps)[1],
                 "ec2_instances": engine.ec2_instances(rps),
+                "lambda_mi_environments": engine.lambda_mi_size(rps).environments,
+                "lambda_mi_instances": engine.lambda_mi_size(rps).instances,
             }
             for rps in inputs.rps
         },

@@ -35,22 +35,35 @@ def check(inputs: Inputs, prices: Prices) -> None:
         raise InputError("lambda_snapstart_versions: at least 1 (the live version)")
     if i.lambda_restore_ms < 0:
         raise InputError("lambda_restore_ms: not negative")
+    for name in ("ec2_instance_type", "lambda_mi_instance_type"):
+        _check_priced(name, getattr(i, name), prices)
+    env_vcpus = i.lambda_mi_memory_mb / 1024 / i.lambda_mi_memory_per_vcpu
+    if env_vcpus > instance_vcpus(i.lambda_mi_instance_type):
+        raise InputError(
+            f"lambda_mi_instance_type={i.lambda_mi_instance_type!r} cannot hold an execution "
+            f"environment of {env_vcpus:g} vCPUs (lambda_mi_memory_mb / 1024 / "
+            "lambda_mi_memory_per_vcpu)"
+        )
+
+
+def _check_priced(name: str, instance_type: str, prices: Prices) -> None:
+    """An instance type the model knows (its vCPUs) and has a price for."""
     try:
-        instance_vcpus(i.ec2_instance_type)
+        instance_vcpus(instance_type)
     except ValueError as exc:
-        raise InputError(f"ec2_instance_type: {exc}") from None
-    if ec2_price_name(i.ec2_instance_type) not in prices.items:
+        raise InputError(f"{name}: {exc}") from None
+    if ec2_price_name(instance_type) not in prices.items:
         priced = sorted(
             (
-                name.removeprefix("ec2_hour_").replace("_", ".", 1)
-                for name in prices.items
-                if name.startswith("ec2_hour_")
+                kind.removeprefix("ec2_hour_").replace("_", ".", 1)
+                for kind in prices.items
+                if kind.startswith("ec2_hour_")
             ),
             key=lambda kind: (kind.split(".")[0], INSTANCE_VCPUS.get(kind, 0)),
         )
         raise InputError(
-            f"ec2_instance_type={i.ec2_instance_type!r} has no price in {PRICES_PATH.name}; "
-            f"priced: {', '.join(priced)} (add [{ec2_price_name(i.ec2_instance_type)}] there)"
+            f"{name}={instance_type!r} has no price in {PRICES_PATH.name}; "
+            f"priced: {', '.join(priced)} (add [{ec2_price_name(instance_type)}] there)"
         )
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import operator
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
+from deployment.instances import instance_architecture
 from deployment.settings import PROFILES, DeploySettings
 
-RESULTS_DIR = Path(__file__).parent.with_name("results")
 DEFAULT_RPS = (1.0, 10.0, 100.0, 1_000.0, 10_000.0)
 # Lambda gives a function one full vCPU at 1,769 MB, and CPU in proportion below that.
 LAMBDA_MB_PER_VCPU = 1769
@@ -31,6 +30,15 @@ def _in(default: Any, note: str) -> Any:
 
 
 CDK = DeploySettings()  # the stacks' defaults: what `make deploy-*` creates
+# The instance type priced for Lambda Managed Instances when Lambda chooses (no type knob).
+MI_DEFAULT_TYPES = {"x86_64": "m7i.large", "arm64": "m7g.large"}
+
+
+def mi_instance_type(deploy: DeploySettings) -> str:
+    """The instance type the model prices for a deployment's capacity provider."""
+    if deploy.lambda_mi_instance_types:
+        return deploy.lambda_mi_instance_types[0]
+    return MI_DEFAULT_TYPES[deploy.lambda_mi_architecture]
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,34 @@ class Inputs:
     )
     job_log_bytes: float = _in(500.0, "bytes logged per job")
     housekeeping_ms: float = _in(1000.0, "housekeeping run every 5 minutes at 512 MB (cdk)")
+    # Lambda Managed Instances (deployment/lambda_mi.py has AWS's facts and their pages)
+    lambda_mi_instance_type: str = _in(
+        mi_instance_type(CDK),
+        "the instance type priced: the first of cdk lambda_mi_instance_types (the provider may "
+        "launch any of them), or m7i.large / m7g.large when Lambda chooses",
+    )
+    lambda_mi_memory_mb: int = _in(CDK.lambda_mi_memory, "execution environment MB (cdk)")
+    lambda_mi_memory_per_vcpu: int = _in(
+        CDK.lambda_mi_memory_per_vcpu, "GiB per vCPU of an environment (cdk): its vCPUs"
+    )
+    lambda_mi_per_env_concurrency: int = _in(
+        CDK.lambda_mi_per_env_concurrency, "processes per environment, one request each (cdk)"
+    )
+    lambda_mi_max_vcpus: int = _in(CDK.lambda_mi_max_vcpus, "cdk lambda_mi_max_vcpus (warns)")
+    lambda_mi_min_environments: int = _in(
+        CDK.lambda_mi_min_environments, "environments of the live version always running (cdk)"
+    )
+    lambda_mi_min_instances: int = _in(
+        3,
+        "instances the provider runs at the least: AWS launches three for AZ resiliency "
+        "(https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances-scaling.html)",
+    )
+    lambda_mi_cpu_ms: float | None = _in(
+        None,
+        "CPU ms per request in a managed-instances process, for sizing at cpu_target_percent "
+        "(Lambda scales the provider on CPU); unset: server_cpu_ms, the same app's measured "
+        "CPU per request in a container",
+    )
     # Containers
     server_cpu_ms: float = _in(2.0, "server CPU time per request of the mix (Gunicorn, 2 workers)")
     container_log_bytes: float = _in(400.0, "bytes the app logs per request (one JSON line)")
@@ -220,7 +256,19 @@ class Inputs:
             jobs_lambda_memory=self.jobs_lambda_memory_mb,
             db_allocated_storage_gb=self.db_storage_gb,
             lambda_reserved_concurrency=self.lambda_reserved_concurrency or None,
+            lambda_mi_memory=self.lambda_mi_memory_mb,
+            **self._mi_instance_knobs(deploy),
         )
+
+    def _mi_instance_knobs(self, deploy: DeploySettings) -> dict[str, Any]:
+        """The capacity provider's instance knobs: the profile's, unless the priced type is
+        another, which then is the only one allowed."""
+        if mi_instance_type(deploy) == self.lambda_mi_instance_type:
+            return {}
+        return {
+            "lambda_mi_instance_types": (self.lambda_mi_instance_type,),
+            "lambda_mi_architecture": instance_architecture(self.lambda_mi_instance_type),
+        }
 
     def replace(self, **changes: Any) -> Inputs:
         return dataclasses.replace(self, **changes)
@@ -230,6 +278,10 @@ class Inputs:
         if self.lambda_billed_ms is not None:
             return self.lambda_billed_ms
         return float(math.ceil(self.lambda_duration_ms * self.lambda_cpu_scale))
+
+    def mi_cpu_ms(self) -> float:
+        """CPU ms per request on Lambda Managed Instances: given, or the containers'."""
+        return self.server_cpu_ms if self.lambda_mi_cpu_ms is None else self.lambda_mi_cpu_ms
 
     def sqs_per_job(self, target: str) -> float:
         """SQS requests per job on ``target``: given, or derived from its consumer's batches."""
@@ -246,6 +298,7 @@ class Inputs:
             "lambda_billed_ms": self.lambda_billed(),
             "sqs_requests_per_job_lambda": self.sqs_per_job("lambda"),
             "sqs_requests_per_job_containers": self.sqs_per_job("fargate"),
+            "lambda_mi_cpu_ms": self.mi_cpu_ms(),
         }
         out: dict[str, dict[str, Any]] = {}
         for spec in fields(self):
@@ -288,6 +341,10 @@ _SAME_NAMED_KNOBS = (
     "sqs_endpoint",
     "db_instance_class",
     "db_multi_az",
+    "lambda_mi_memory_per_vcpu",
+    "lambda_mi_per_env_concurrency",
+    "lambda_mi_max_vcpus",
+    "lambda_mi_min_environments",
 )
 # Inputs that are a deployment knob: {input: how to read it from DeploySettings}.
 FROM_DEPLOYMENT: dict[str, Callable[[DeploySettings], Any]] = {
@@ -298,6 +355,8 @@ FROM_DEPLOYMENT: dict[str, Callable[[DeploySettings], Any]] = {
     "jobs_lambda_memory_mb": operator.attrgetter("jobs_lambda_memory"),
     "db_storage_gb": operator.attrgetter("db_allocated_storage_gb"),
     "lambda_reserved_concurrency": lambda deploy: deploy.lambda_reserved_concurrency or 0,
+    "lambda_mi_memory_mb": operator.attrgetter("lambda_mi_memory"),
+    "lambda_mi_instance_type": mi_instance_type,
 }
 
 
@@ -341,80 +400,9 @@ _RANGES = (
     ("lambda_memory_mb", 128, 10_240),
     ("account_concurrency", 1, 10_000_000),
     ("lambda_reserved_concurrency", 0, 10_000_000),
+    ("lambda_mi_per_env_concurrency", 1, 1600),
+    ("lambda_mi_memory_per_vcpu", 2, 8),
+    ("lambda_mi_memory_mb", 2048, 32_768),
+    ("lambda_mi_min_environments", 0, 15_000),
+    ("lambda_mi_min_instances", 0, 15_000),
 )
-
-
-def _mixed(scenarios: Mapping[str, Mapping[str, Any]], key: str, inputs: Inputs) -> float | None:
-    """The mix-weighted mean of ``key`` over the mix's endpoints, if all were measured."""
-    weights = {
-        "read": inputs.mix_read,
-        "presign": inputs.mix_presign,
-        "enqueue": inputs.mix_enqueue,
-    }
-    weighted = 0.0
-    for name in MIX_ENDPOINTS:
-        value = scenarios.get(name, {}).get(key)
-        if value is None:
-            return None
-        weighted += weights[name] * float(value)
-    return weighted / sum(weights.values())
-
-
-def _jobs_mixed(jobs: Mapping[str, Mapping[str, Any]], key: str, inputs: Inputs) -> float | None:
-    """``key`` of the measured jobs weighted by the jobs the mix makes: an ingest per upload
-    (mix_presign), an export standing for every submitted job (mix_enqueue)."""
-    weights = {"ingest": inputs.mix_presign, "export": inputs.mix_enqueue}
-    weighted = 0.0
-    for kind, weight in weights.items():
-        value = jobs.get(kind, {}).get(key)
-        if value is None:
-            return None
-        weighted += weight * float(value)
-    total = sum(weights.values())
-    return weighted / total if total > 0 else None
-
-
-def measured_inputs(results: Mapping[str, Any], inputs: Inputs) -> Inputs:
-    """``inputs`` with what a bench run measured (results.json of ``python -m bench all``)."""
-    found: dict[str, Any] = {}
-    coldstart = results.get("coldstart") or {}
-    if "app_init_ms" in coldstart:
-        found["lambda_init_ms"] = float(coldstart["app_init_ms"])
-    load = results.get("load") or {}
-    warm = load.get("lambda_warm") or {}
-    derived: dict[str, Any] = {}
-    if duration := _mixed(warm, "mean_ms", inputs):
-        found["lambda_duration_ms"] = duration
-        # An assumption about Lambda's CPU, applied because the duration is local.
-        scale = lambda_cpu_scale(inputs.lambda_memory_mb)
-        derived["lambda_cpu_scale"] = scale
-        # Billed per invoke only where the run scaled its invokes as this model would (older
-        # runs recorded no scale: their billed means are unscaled).
-        scales = [warm[name].get("cpu_scale") for name in MIX_ENDPOINTS]
-        billed = _mixed(warm, "billed_ms_mean", inputs)
-        if billed is not None and all(x is not None and math.isclose(x, scale) for x in scales):
-            found["lambda_billed_ms"] = billed
-    for key, name in (("log_bytes", "lambda_log_bytes"), ("log_events", "lambda_log_events")):
-        if (value := _mixed(warm, key, inputs)) is not None:
-            found[name] = value
-    scenarios = load.get("scenarios") or {}
-    for key, name in (
-        ("server_cpu_ms", "server_cpu_ms"),
-        ("log_bytes", "container_log_bytes"),
-        ("log_events", "container_log_events"),
-        ("request_bytes", "request_bytes"),
-        ("response_bytes", "response_bytes"),
-    ):
-        if (value := _mixed(scenarios, key, inputs)) is not None:
-            found[name] = value
-    jobs = (results.get("worker") or {}).get("jobs") or {}
-    for key, name in (("duration_ms_mean", "job_duration_ms"), ("cpu_ms_mean", "job_cpu_ms")):
-        if (value := _jobs_mixed(jobs, key, inputs)) is not None:
-            found[name] = value
-    return inputs.replace(**found, **derived, measured=inputs.measured | set(found))
-
-
-def latest_results(results_dir: Path = RESULTS_DIR) -> Path | None:
-    """The newest bench/results/<date>-<sha>/results.json, if any."""
-    runs = sorted(results_dir.glob("*/results.json"), key=lambda p: p.stat().st_mtime)
-    return runs[-1] if runs else None

@@ -1,5 +1,6 @@
-"""The cost model: monthly line items per target (Lambda, Fargate, EC2, each with what it
-sends through Trident-Shared) at an average RPS, and the RPS where containers become cheaper."""
+"""The cost model: monthly line items per target (Lambda, Lambda Managed Instances, Fargate,
+EC2, each with what it sends through Trident-Shared) at an average RPS, and the RPS where each
+becomes cheaper than Lambda."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from collections.abc import Callable
 from bench.cost import choices
 from bench.cost.crossover import CROSSOVER_MAX_RPS, first_whole_rps
 from bench.cost.inputs import Inputs
+from bench.cost.managed import MiSizing, units
+from bench.cost.managed import size as mi_size
 from bench.cost.prices import Prices
 from deployment.settings import instance_vcpus
 
-TARGETS = ("lambda", "fargate", "ec2")
+TARGETS = ("lambda", "lambda_mi", "fargate", "ec2")
+# The targets behind an ALB (CloudFront in front, or a direct ALB with a domain of their own).
+CONTAINERS = ("fargate", "ec2")
 GB = 1024**3  # AWS bills data in binary gigabytes
 
 
@@ -103,18 +108,48 @@ class Model:
         # A SnapStart cold start bills its restore (runtime load, after-restore hook), not init.
         init_ms = i.lambda_restore_ms if i.lambda_snapstart else i.lambda_init_ms
         init_s = math.ceil(init_ms) / 1000
-        jobs = self.jobs(rps)
-        job_invokes = jobs / i.jobs_batch_size
-        housekeeping = self.hours * 12  # every 5 minutes
-        function_log_bytes = i.lambda_log_bytes + 26 * i.lambda_log_events
-        function_log_bytes += i.platform_log_bytes + 26 * 3
-        function_log_gb = self._gb(rps, function_log_bytes) + jobs * (i.job_log_bytes + 26) / GB
         items = {
             "lambda_requests": p["lambda_request"].cost(requests),
             "lambda_compute": self._lambda_gb_s(requests * billed_s, i.lambda_memory_mb),
             "lambda_init": self._lambda_gb_s(cold_starts * init_s, i.lambda_memory_mb),
             **(choices.snapstart(i, p, cold_starts=cold_starts) if i.lambda_snapstart else {}),
-            "http_api_requests": p["http_api_request"].cost(requests),
+            **self._lambda_front(rps),
+            # Errors + throttles x 3 functions, RDS Proxy pinned sessions.
+            "cloudwatch_alarms": self._alarms(7),
+        }
+        return items | self._lambda_shared(rps)
+
+    def lambda_mi_size(self, rps: float) -> MiSizing:
+        return mi_size(self.inputs, rps)
+
+    def lambda_mi(self, rps: float) -> dict[str, float]:
+        """The API on Lambda Managed Instances: the instances the peak keeps (EC2 price, a
+        Savings Plan applies), Lambda's management fee on their on-demand price, and its
+        request charge; no duration. Jobs stay on Trident-Lambda's on-demand jobs function
+        (this target has no consumer), priced here as there."""
+        i, p = self.inputs, self.prices
+        instance_hours = self.lambda_mi_size(rps).instances * self.hours
+        on_demand = p[choices.ec2_price_name(i.lambda_mi_instance_type)].cost(instance_hours)
+        items = {
+            "lambda_mi_instances": self._covered(on_demand),
+            "lambda_mi_management": p["lambda_mi_management_fee"].cost(on_demand),
+            "lambda_mi_requests": p["lambda_mi_request"].cost(self.requests(rps)),
+            **self._lambda_front(rps),
+            # The API function's errors + throttles, the jobs function's, the proxy's pinned
+            # sessions (Trident-Shared).
+            "cloudwatch_alarms": self._alarms(5),
+        }
+        return items | self._lambda_shared(rps)
+
+    def _lambda_front(self, rps: float) -> dict[str, float]:
+        """What a Lambda target's API pays beside its compute: the HTTP API, RDS Proxy (one,
+        in Trident-Shared, for either Lambda target), the data out, and the jobs function."""
+        i, p = self.inputs, self.prices
+        jobs = self.jobs(rps)
+        job_invokes = jobs / i.jobs_batch_size
+        housekeeping = self.hours * 12  # every 5 minutes
+        return {
+            "http_api_requests": p["http_api_request"].cost(self.requests(rps)),
             "rds_proxy": p["rds_proxy_vcpu_hour"].cost(
                 max(2, instance_vcpus(i.db_instance_class)) * self.hours
             ),
@@ -122,22 +157,26 @@ class Model:
             + self._lambda_gb_s(jobs * i.job_duration_ms / 1000, i.jobs_lambda_memory_mb)
             + self._lambda_gb_s(housekeeping * i.housekeeping_ms / 1000, 512),
             "data_transfer_out": p["data_transfer_out"].cost(self._gb(rps, i.response_bytes)),
-            # Errors + throttles x 3 functions, RDS Proxy pinned sessions.
-            "cloudwatch_alarms": self._alarms(7),
         }
-        # Only the API function's SendMessage leaves through the NAT gateway: the SQS event
-        # source polls from AWS's side, and S3 has a gateway endpoint.
-        nat_gb = requests * i.mix_enqueue * i.aws_call_bytes / GB
-        access_log_gb = self._gb(rps, i.http_api_log_bytes + 26)
-        shared = self.shared(
+
+    def _lambda_shared(self, rps: float) -> dict[str, float]:
+        """Trident-Shared with a Lambda target's volumes, its jobs consumed by the on-demand
+        jobs function. Only the API's SendMessage leaves through the NAT gateway (the SQS
+        event source polls from AWS's side, and S3 has a gateway endpoint); the functions'
+        logs and Lambda's platform lines are vended logs."""
+        i = self.inputs
+        requests = self.requests(rps)
+        function_log_bytes = i.lambda_log_bytes + 26 * i.lambda_log_events
+        function_log_bytes += i.platform_log_bytes + 26 * 3
+        jobs_log_gb = self.jobs(rps) * (i.job_log_bytes + 26) / GB
+        return self.shared(
             rps,
             target="lambda",
             pollers=i.sqs_pollers_lambda,
-            nat_gb=nat_gb,
-            log_gb=access_log_gb,
-            lambda_log_gb=function_log_gb,
+            nat_gb=requests * i.mix_enqueue * i.aws_call_bytes / GB,
+            log_gb=self._gb(rps, i.http_api_log_bytes + 26),
+            lambda_log_gb=self._gb(rps, function_log_bytes) + jobs_log_gb,
         )
-        return items | shared
 
     def _entry(self, rps: float) -> dict[str, float]:
         """ALB, and CloudFront in front of it unless the stack has a domain (direct ALB)."""
@@ -185,9 +224,9 @@ class Model:
         i = self.inputs
         web, jobs = self.peak_vcpus(rps)
         usable = i.cpu_target_percent / 100
-        tasks = max(i.min_tasks, _units(web / (i.fargate_cpu / 1024 * usable)))
+        tasks = max(i.min_tasks, units(web / (i.fargate_cpu / 1024 * usable)))
         workers = max(
-            i.fargate_worker_min_tasks, _units(jobs / (i.fargate_worker_cpu / 1024 * usable))
+            i.fargate_worker_min_tasks, units(jobs / (i.fargate_worker_cpu / 1024 * usable))
         )
         return tasks, workers
 
@@ -222,7 +261,7 @@ class Model:
         i = self.inputs
         web, jobs = self.peak_vcpus(rps)  # the worker runs on the same instances
         usable = instance_vcpus(i.ec2_instance_type) * i.cpu_target_percent / 100
-        return max(i.min_instances, _units((web + jobs) / usable))
+        return max(i.min_instances, units((web + jobs) / usable))
 
     def ec2(self, rps: float) -> dict[str, float]:
         i, p = self.inputs, self.prices
@@ -244,6 +283,7 @@ class Model:
     def line_items(self, target: str, rps: float) -> dict[str, float]:
         by_target: dict[str, Callable[[float], dict[str, float]]] = {
             "lambda": self.lambda_,
+            "lambda_mi": self.lambda_mi,
             "fargate": self.fargate,
             "ec2": self.ec2,
         }
@@ -274,13 +314,15 @@ class Model:
             "of the allocated storage.",
             "Measured request and response sizes are the bench's own requests (no browser "
             "headers or cookies): real clients send more.",
+            f"Lambda Managed Instances: priced as {i.lambda_mi_instance_type} only (the "
+            "provider may launch any allowed type), environments packed onto instances by "
+            "vCPU (the Lambda agent's own share of each instance is not modelled), sized at "
+            "cpu_target_percent (Lambda's automatic scaling target is not published) with "
+            "lambda_mi_cpu_ms per request; the management fee is on the on-demand price and "
+            "not discounted by a Savings Plan; logs are priced as on-demand Lambda's. With "
+            "Trident-Lambda deployed too, RDS Proxy and Trident-Shared are paid once.",
         ]
         return notes + choices.notes(i)
-
-
-def _units(needed: float) -> int:
-    """Whole tasks or instances for ``needed`` of them (7.000000000000001 is 7)."""
-    return math.ceil(round(needed, 9))
 
 
 def _merge(own: dict[str, float], shared: dict[str, float]) -> dict[str, float]:

@@ -10,7 +10,8 @@ from bench.cost.inputs import Inputs
 from bench.cost.model import Model
 from bench.cost.prices import Prices
 
-CONTAINERS = ("fargate", "ec2")
+# Each priced against Lambda (on demand): where it gets cheaper.
+COMPARED = ("lambda_mi", "fargate", "ec2")
 
 
 def _variants(base: Inputs) -> Iterator[tuple[str, float, Inputs]]:
@@ -41,8 +42,8 @@ def crossovers(inputs: Inputs, prices: Prices) -> dict[str, dict[str, int | None
     cloudfront = Model(inputs.replace(direct_alb=False), prices)
     direct = Model(inputs.replace(direct_alb=True), prices)
     return {
-        "crossover_rps": {t: cloudfront.crossover(t) for t in CONTAINERS},
-        "crossover_rps_direct_alb": {t: direct.crossover(t) for t in CONTAINERS},
+        "crossover_rps": {t: cloudfront.crossover(t) for t in COMPARED},
+        "crossover_rps_direct_alb": {t: direct.crossover(t) for t in COMPARED},
     }
 
 

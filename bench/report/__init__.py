@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.cost.inputs import latest_results
+from bench.cost.measured import latest_results
 from bench.report.charts import CHARTS, coldstart_chart, cost_chart, latency_chart
 from bench.report.floors import floors_section
 from bench.report.sections import coldstart_section, cost_section, load_section, worker_section

@@ -9,10 +9,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.cost.model import TARGETS
+from bench.cost.model import CONTAINERS, TARGETS
 from bench.report.text import TARGET_NAMES
 
-COLORS = {"lambda": "#d9822b", "fargate": "#2b7bd9", "ec2": "#3a9a4a"}
+COLORS = {"lambda": "#d9822b", "lambda_mi": "#8e44ad", "fargate": "#2b7bd9", "ec2": "#3a9a4a"}
+# Where each crossover's label sits beside its point (points of offset).
+LABEL_OFFSETS = {"lambda_mi": (-190, 16), "fargate": (-100, 22), "ec2": (8, -30)}
 CHARTS = ("cost.png", "coldstart.png", "latency.png")
 
 
@@ -31,11 +33,11 @@ def cost_chart(results: Mapping[str, Any], path: Path) -> None:
     cost = results["cost"]
     curve = results.get("cost_curve") or {
         "rps": [float(k) for k in cost["monthly_usd"]["lambda"]],
-        **{t: list(cost["monthly_usd"][t].values()) for t in TARGETS},
+        **{t: list(v.values()) for t, v in cost["monthly_usd"].items()},
     }
     figure, axes = plt.subplots(figsize=(7, 4.2))
-    for target in TARGETS:
-        label = TARGET_NAMES[target] + ("" if target == "lambda" else " behind CloudFront")
+    for target in (t for t in TARGETS if t in curve):  # results before lambda_mi lack it
+        label = TARGET_NAMES[target] + (" behind CloudFront" if target in CONTAINERS else "")
         axes.plot(curve["rps"], curve[target], label=label, color=COLORS[target], lw=1.8)
         if f"{target}_direct_alb" in curve:
             axes.plot(
@@ -47,7 +49,7 @@ def cost_chart(results: Mapping[str, Any], path: Path) -> None:
                 ls="--",
             )
     for target, rps in cost["crossover_rps"].items():
-        if rps is None:
+        if rps is None or target not in curve:
             continue
         at = _interpolate(curve["rps"], curve[target], rps)
         axes.axvline(rps, color=COLORS[target], ls=":", lw=1)
@@ -56,7 +58,7 @@ def cost_chart(results: Mapping[str, Any], path: Path) -> None:
             f"{TARGET_NAMES[target]} < Lambda\nfrom {rps:,} RPS",
             (rps, at),
             textcoords="offset points",
-            xytext=(8, -30) if target == "ec2" else (-100, 22),
+            xytext=LABEL_OFFSETS.get(target, (8, 14)),
             fontsize=8,
             color=COLORS[target],
         )

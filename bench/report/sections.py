@@ -200,8 +200,8 @@ def cost_section(results: Mapping[str, Any]) -> list[str]:
         "",
         "Everything each deployment creates (its stack plus Trident-Shared: VPC with NAT "
         "gateway, RDS, S3, SQS, secrets, logs), us-east-1 on-demand prices from "
-        "`bench/prices.toml`, 730 hours a month, no free tier. Containers are sized for the "
-        "peak; Lambda pays per request.",
+        "`bench/prices.toml`, 730 hours a month, no free tier. Containers and Lambda Managed "
+        "Instances are sized for the peak; Lambda pays per request.",
         "",
         summary_table(results),
         "",
@@ -213,12 +213,12 @@ def cost_section(results: Mapping[str, Any]) -> list[str]:
             "### What the crossovers hang on",
             "",
             "Each row changes one assumption and keeps the rest; the crossover is the lowest "
-            "average RPS at which the container target costs less than Lambda.",
+            "average RPS at which that target costs less than Lambda.",
             "",
             table,
             "",
         ]
-    for target in TARGETS:
+    for target in (t for t in TARGETS if t in cost["line_items"]):
         items = cost["line_items"][target]
         keys = list(items)
         names = list(next(iter(items.values())))
@@ -240,7 +240,7 @@ def cost_section(results: Mapping[str, Any]) -> list[str]:
             + "; ".join(
                 f"{rps_label(k)} RPS: {v['fargate_web_tasks']} web + "
                 f"{v['fargate_worker_tasks']} worker Fargate tasks, {v['ec2_instances']} "
-                "instances"
+                "instances" + _managed_sizing(v)
                 for k, v in sizing.items()
             )
             + ".",
@@ -270,3 +270,13 @@ def cost_section(results: Mapping[str, Any]) -> list[str]:
             "AWS list prices as last known): " + ", ".join(f"`{n}`" for n in unverified) + "."
         )
     return [*out, ""]
+
+
+def _managed_sizing(sizing: Mapping[str, Any]) -> str:
+    """Lambda Managed Instances' share of a sizing line (none in older results)."""
+    if "lambda_mi_instances" not in sizing:
+        return ""
+    return (
+        f", {sizing['lambda_mi_environments']} Lambda Managed Instances environments on "
+        f"{sizing['lambda_mi_instances']} instances"
+    )

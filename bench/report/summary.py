@@ -10,6 +10,7 @@ from bench.cost.model import TARGETS
 from bench.report.text import TARGET_NAMES, markdown_table, ms, rps_label, usd
 
 CONTAINERS = ("fargate", "ec2")
+COMPARED = ("lambda_mi", *CONTAINERS)  # each against Lambda (on demand)
 PROFILE_TITLES = {
     "default": "What `cdk deploy` creates (profile `default`: one NAT gateway, one task or "
     "instance at least, a single-AZ database)",
@@ -21,14 +22,21 @@ PROFILE_TITLES = {
 def crossover_text(view: Mapping[str, Any]) -> list[str]:
     """The crossovers of one profile, behind CloudFront and on a direct ALB."""
     lines = []
-    for target in CONTAINERS:
+    for target in (t for t in COMPARED if t in view["crossover_rps"]):
         name = TARGET_NAMES[target]
-        cloudfront = view["crossover_rps"].get(target)
+        at = view["crossover_rps"][target]
+        if target not in CONTAINERS:  # no ALB: one front door
+            lines.append(
+                f"{name} cost less than Lambda from **{at:,} RPS**."
+                if at is not None
+                else f"{name} never cost less than Lambda up to 1,000,000 RPS."
+            )
+            continue
         direct = (view.get("crossover_rps_direct_alb") or {}).get(target)
-        if cloudfront is None:
+        if at is None:
             text = f"{name} never costs less than Lambda behind CloudFront up to 1,000,000 RPS"
         else:
-            text = f"{name} costs less than Lambda from **{cloudfront:,} RPS** behind CloudFront"
+            text = f"{name} costs less than Lambda from **{at:,} RPS** behind CloudFront"
         if "crossover_rps_direct_alb" in view:
             text += (
                 f", from **{direct:,} RPS** with a domain on its ALB"
@@ -46,9 +54,10 @@ def _limits_cell(view: Mapping[str, Any], rps: float) -> str:
 
 def _profile_table(view: Mapping[str, Any]) -> str:
     monthly, direct = view["monthly_usd"], view.get("monthly_usd_direct_alb")
+    lambdas = [t for t in ("lambda", "lambda_mi") if t in monthly]
     rows = []
     for key in monthly["lambda"]:
-        options = {"Lambda": monthly["lambda"][key]}
+        options = {TARGET_NAMES[t]: monthly[t][key] for t in lambdas}
         for target in CONTAINERS:
             name = TARGET_NAMES[target]
             options[f"{name} (CloudFront)" if direct else name] = monthly[target][key]
@@ -57,7 +66,7 @@ def _profile_table(view: Mapping[str, Any]) -> str:
         cheapest = min(options, key=lambda option: options[option])
         row = [rps_label(key), *(usd(v) for v in options.values()), cheapest]
         rows.append([*row, _limits_cell(view, float(key)) or "—"])
-    header = ["avg RPS", "Lambda $/month"]
+    header = ["avg RPS", *(f"{TARGET_NAMES[t]} $/month" for t in lambdas)]
     for target in CONTAINERS:
         name = TARGET_NAMES[target]
         header += [f"{name} CloudFront", f"{name} direct ALB"] if direct else [name]
@@ -94,16 +103,21 @@ def sensitivity_table(results: Mapping[str, Any]) -> str:
     rows = results["cost"].get("sensitivity") or []
     if not rows:
         return ""
+    targets = [t for t in COMPARED if t in rows[0]["crossover_rps"]]
     header = ["input", "value"]
-    header += [f"{TARGET_NAMES[t]} from (CloudFront / ALB)" for t in CONTAINERS]
+    header += [
+        f"{TARGET_NAMES[t]} from" + (" (CloudFront / ALB)" if t in CONTAINERS else "")
+        for t in targets
+    ]
     body = []
     for row in rows:
         value = f"**{row['value']:g}** (used)" if row["base"] else f"{row['value']:g}"
         cells = []
-        for target in CONTAINERS:
-            cloudfront = row["crossover_rps"][target]
-            direct = row["crossover_rps_direct_alb"][target]
-            cells.append(f"{_rps(cloudfront)} / {_rps(direct)}")
+        for target in targets:
+            at = _rps(row["crossover_rps"][target])
+            if target in CONTAINERS:
+                at += f" / {_rps(row['crossover_rps_direct_alb'][target])}"
+            cells.append(at)
         body.append([f"`{row['input']}`", value, *cells])
     return markdown_table(header, body)
 
@@ -161,11 +175,13 @@ def which_target(results: Mapping[str, Any]) -> str:
         parts.append(
             "**Lambda is the cheapest at every rate modelled here** (up to 1,000,000 RPS)."
         )
-    top = {t: monthly[t][high] for t in TARGETS}
+    if "lambda_mi" in monthly:
+        parts.append(managed_instances_text(cost))
+    top = {t: monthly[t][high] for t in TARGETS if t in monthly}
     cheapest = min(top, key=lambda t: top[t])
     parts.append(
         f"At {rps_label(high)} RPS the monthly bills are "
-        + ", ".join(f"{TARGET_NAMES[t]} {usd(top[t])}" for t in TARGETS)
+        + ", ".join(f"{TARGET_NAMES[t]} {usd(v)}" for t, v in top.items())
         + f": {TARGET_NAMES[cheapest]} saves "
         f"{(1 - top[cheapest] / max(top.values())) * 100:.0f}% against the dearest."
     )
@@ -206,6 +222,45 @@ def which_target(results: Mapping[str, Any]) -> str:
         "high traffic favours containers, and EC2 only when you accept managing instances."
     )
     return " ".join(parts)
+
+
+def managed_instances_text(cost: Mapping[str, Any]) -> str:
+    """When Lambda Managed Instances win, from this run's numbers."""
+    monthly, assumptions = cost["monthly_usd"], cost["assumptions"]
+    keys = list(monthly["lambda"])
+    low = keys[0]
+    at = cost["crossover_rps"].get("lambda_mi")
+    instances = int(assumptions["lambda_mi_min_instances"]["value"])
+    kind = assumptions["lambda_mi_instance_type"]["value"]
+    text = (
+        f"**Lambda Managed Instances** (`Trident-LambdaMI`, the same handler on EC2 capacity "
+        f"Lambda runs for you) start at {usd(monthly['lambda_mi'][low])} a month at "
+        f"{rps_label(low)} RPS: AWS keeps {instances} instances ({kind}) running for "
+        "availability, billed as EC2 plus a 15% management fee, however few requests come. "
+    )
+    if at is None:
+        text += "They never cost less than on-demand Lambda here (up to 1,000,000 RPS)."
+    else:
+        text += (
+            f"From **{at:,} RPS** they cost less than on-demand Lambda: EC2 hours replace "
+            "GB-seconds, and several processes share each environment's CPU."
+        )
+    wins = [k for k in keys if min(monthly, key=lambda t: monthly[t][k]) == "lambda_mi"]
+    if wins:
+        text += f" They are the cheapest of all at {', '.join(rps_label(k) for k in wins)} RPS."
+    else:
+        text += (
+            " They are never the cheapest of the four here: they keep API Gateway's and "
+            "Lambda's per-request charges, which the containers do not pay; choose them for "
+            "Lambda's model without cold starts on the request path, not for the bill."
+        )
+    if any(w["limit"] == "scaling speed" for w in cost.get("warnings") or ()):
+        text += (
+            " Lambda scales them on CPU, asynchronously: a peak that more than doubles the "
+            "load within five minutes may be throttled, so the peak's capacity must be kept "
+            "(`lambda_mi_min_environments`), as priced here."
+        )
+    return text
 
 
 def _count(assumptions: Mapping[str, Any], name: str, noun: str) -> str:

@@ -7,7 +7,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-TARGET_NAMES = {"lambda": "Lambda", "fargate": "Fargate", "ec2": "EC2"}
+TARGET_NAMES = {
+    "lambda": "Lambda",
+    "lambda_mi": "Lambda Managed Instances",
+    "fargate": "Fargate",
+    "ec2": "EC2",
+}
 SCENARIO_LABELS = {
     "hello": "FastAPI hello (baseline)",
     "health": "`GET /health`",

@@ -11,7 +11,8 @@ import pytest
 
 from bench import cost
 from bench.cost import model
-from bench.cost.inputs import MIX_ENDPOINTS, Inputs, measured_inputs
+from bench.cost.inputs import MIX_ENDPOINTS, Inputs
+from bench.cost.measured import measured_inputs
 from bench.cost.model import Model
 from bench.cost.prices import load_prices
 
@@ -161,13 +162,14 @@ def test_crossover_is_the_first_whole_rps_where_the_target_is_cheaper() -> None:
 
 def test_json_document_keys_and_assumptions() -> None:
     document = model(Inputs(rps=(1.0, 10_000.0), lambda_duration_ms=10.0))
-    assert set(document["monthly_usd"]) == {"lambda", "fargate", "ec2"}
+    assert set(document["monthly_usd"]) == {"lambda", "lambda_mi", "fargate", "ec2"}
+    assert set(document["line_items"]) == set(document["monthly_usd"])
     assert list(document["monthly_usd"]["lambda"]) == ["1", "10000"]
     assert document["line_items"]["lambda"]["10000"]["lambda_requests"] == 5256.00
     assert document["monthly_usd"]["ec2"]["1"] == round(
         sum(items("ec2", 1, lambda_duration_ms=10.0).values()), 2
     )
-    assert set(document["crossover_rps"]) == {"fargate", "ec2"}
+    assert set(document["crossover_rps"]) == {"lambda_mi", "fargate", "ec2"}
     assumption = document["assumptions"]["lambda_duration_ms"]
     assert assumption == {
         "value": 10.0,

@@ -44,7 +44,9 @@ def test_unknown_or_unpriced_instance_type_lists_the_known_ones() -> None:
         Model(Inputs(ec2_instance_type="c6i.medium"), PRICES)
     # Known to the stacks, but no price here yet: the priced ones are listed.
     with pytest.raises(InputError, match=r"priced: c6i\.large, .*c7g\.medium, c7g\.large"):
-        Model(Inputs(ec2_instance_type="m7g.large"), PRICES)
+        Model(Inputs(ec2_instance_type="m8g.large"), PRICES)
+    with pytest.raises(InputError, match=r"lambda_mi_instance_type='m8g\.large' has no price"):
+        Model(Inputs(lambda_mi_instance_type="m8g.large"), PRICES)
     with pytest.raises(SystemExit, match="known: "):
         cost.main(["--no-measured", "--set", "ec2_instance_type=z9.large"])
 

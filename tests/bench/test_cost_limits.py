@@ -10,6 +10,7 @@ import pytest
 from bench import cost
 from bench.cost import model
 from bench.cost.inputs import FROM_DEPLOYMENT, InputError, Inputs
+from bench.cost.model import TARGETS
 from bench.report.summary import sensitivity_table, summary_table
 from deployment.settings import DeploySettings
 
@@ -35,15 +36,17 @@ def test_both_front_doors_and_both_profiles_are_priced(document: dict[str, objec
     crossovers, direct = document["crossover_rps"], document["crossover_rps_direct_alb"]
     assert isinstance(crossovers, dict)
     assert isinstance(direct, dict)
-    assert set(crossovers) == set(direct) == {"fargate", "ec2"}
-    # Without CloudFront's per-request price the containers win sooner.
-    assert all(direct[t] < crossovers[t] for t in crossovers)
+    assert set(crossovers) == set(direct) == {"lambda_mi", "fargate", "ec2"}
+    # Without CloudFront's per-request price the containers win sooner; the Lambda targets
+    # have no ALB.
+    assert all(direct[t] < crossovers[t] for t in ("fargate", "ec2"))
+    assert direct["lambda_mi"] == crossovers["lambda_mi"]
     profiles = document["profiles"]
     assert isinstance(profiles, dict)
     assert set(profiles) == {"default", "ha"}
     default, ha = profiles["default"], profiles["ha"]
     assert default["crossover_rps"] == crossovers
-    for target in ("lambda", "fargate", "ec2"):  # a second NAT gateway and a standby database
+    for target in TARGETS:  # a second NAT gateway and a standby database
         assert ha["monthly_usd"][target]["1"] > default["monthly_usd"][target]["1"]
     assert ha["monthly_usd_direct_alb"]["fargate"]["100"] < ha["monthly_usd"]["fargate"]["100"]
 
@@ -100,7 +103,10 @@ def test_the_summary_shows_both_modes_and_the_limits_beside_the_numbers(
     document: dict[str, object],
 ) -> None:
     text = summary_table({"cost": document})
-    assert "| avg RPS | Lambda $/month | Fargate CloudFront | Fargate direct ALB |" in text
+    assert (
+        "| avg RPS | Lambda $/month | Lambda Managed Instances $/month | Fargate CloudFront | "
+        "Fargate direct ALB |"
+    ) in text
     (row,) = [line for line in text.splitlines() if line.startswith("| 10,000 |")][:1]
     assert "⚠ Lambda: HTTP API throttle (`api_throttle_rate`)" in row
     assert "-c profile=ha" in text

@@ -198,6 +198,8 @@ def test_all_writes_results_report_and_charts(
     assert "pick Lambda" in report
     assert "| `lambda_requests` |" in report
     assert "| `fargate_vcpu` |" in report
+    assert "| `lambda_mi_instances` |" in report
+    assert "**Lambda Managed Instances** (`Trident-LambdaMI`" in report  # when it wins
     assert "server on CPU 0, client on CPU 1" in report  # the pinning is stated
     assert "`cloudfront_https_request`" in report  # unverified prices are listed
     assert "| ingest (1024 KiB upload) | 20 | 40.0 | 36.0 | 80.0 | 20.0 |" in report
@@ -212,7 +214,9 @@ def test_report_rerenders_from_results_json(
     (tmp_path / "report.md").unlink()
     assert dispatcher.main(["report", "--results", str(tmp_path), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert "\n| avg RPS | Lambda $/month | Fargate CloudFront |" in printed["summary"]
+    assert (
+        "\n| avg RPS | Lambda $/month | Lambda Managed Instances $/month | Fargate CloudFront |"
+    ) in printed["summary"]
     assert (tmp_path / "report.md").exists()
     assert dispatcher.main(["report", "--results", str(tmp_path / "missing")]) == 2
 
