@@ -71,6 +71,10 @@ def _may_hold_secret(line: str) -> bool:
     return any(part in lowered for part in _SECRET_NAME_PARTS)
 
 
+# Built once: json.dumps with ``default`` makes a new encoder for every call.
+_encode_line = json.JSONEncoder(default=str).encode
+
+
 def _scrubbed(value: Any) -> Any:
     """``value`` with every text in it scrubbed, and whatever a secret's name holds redacted."""
     if isinstance(value, str):
@@ -112,7 +116,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        line = json.dumps(entry, default=str)
+        line = _encode_line(entry)
         if not _may_hold_secret(line):
             return line
         # Scrubbed before encoding, not after: a redaction then never breaks the JSON, and

@@ -113,6 +113,69 @@ async def test_slow_handler_hits_request_timeout_with_504(app_factory: Any) -> N
     assert_problem(response, 504, "request-timeout")
 
 
+async def test_request_timeout_fires_once_per_slow_request_and_spares_quick_ones(
+    app_factory: Any,
+) -> None:
+    app = app_factory(request_timeout_s=0.3)
+
+    @app.get("/v1/pause")
+    async def pause(seconds: float) -> dict[str, float]:
+        await asyncio.sleep(seconds)
+        return {"slept": seconds}
+
+    async with _client(app) as client:
+        started = asyncio.get_running_loop().time()
+        answers = await asyncio.gather(
+            client.get("/v1/pause", params={"seconds": 5}),
+            client.get("/v1/pause", params={"seconds": 0.05}),
+            client.get("/v1/pause", params={"seconds": 5}),
+        )
+        elapsed = asyncio.get_running_loop().time() - started
+        # A later request on the same loop gets its own full timeout.
+        later = await client.get("/v1/pause", params={"seconds": 0.2})
+    assert_problem(answers[0], 504, "request-timeout")
+    assert answers[1].status_code == 200
+    assert_problem(answers[2], 504, "request-timeout")
+    assert 0.3 <= elapsed < 2
+    assert later.json() == {"slept": 0.2}
+
+
+async def test_a_cancellation_from_outside_is_not_taken_for_a_timeout(app_factory: Any) -> None:
+    """The server cancelling a request (shutdown, a client gone) propagates, even when the
+    request's deadline has also passed: it is never answered as a 504."""
+    app = app_factory(request_timeout_s=0.2)
+    entered = asyncio.Event()
+
+    @app.get("/v1/stuck")
+    async def stuck() -> None:
+        entered.set()
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.5)  # past the deadline while handling the cancel
+            raise
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": "/v1/stuck", "raw_path": b"/v1/stuck", "query_string": b"",
+        "root_path": "", "headers": [], "client": ("127.0.0.1", 1), "server": ("testserver", 80),
+    }  # fmt: skip
+    request = asyncio.create_task(app(scope, receive, send))
+    await entered.wait()
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert [m for m in sent if m["type"] == "http.response.start"] == []
+
+
 async def test_unexpected_error_is_500_with_request_id_and_no_trace(app: Any) -> None:
     @app.get("/v1/boom")
     async def boom() -> None:
